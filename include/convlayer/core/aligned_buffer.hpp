@@ -1,0 +1,85 @@
+// Owning, 64-byte-aligned, uninitialised-on-growth storage for trivially copyable scalars.
+//
+// 64 bytes is one cache line and one AVX-512 register, so Eigen maps over this storage may use
+// aligned loads. The buffer keeps its capacity when shrunk, which is what lets layers reuse their
+// workspaces across calls without allocating.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "convlayer/core/checked_math.hpp"
+
+namespace convlayer {
+
+inline constexpr std::size_t kAlignment = 64;
+
+template <typename T>
+class AlignedBuffer {
+    static_assert(std::is_trivially_copyable<T>::value,
+                  "AlignedBuffer holds trivially copyable scalars only");
+
+public:
+    AlignedBuffer() = default;
+    explicit AlignedBuffer(index_t count) { resize(count); }
+    AlignedBuffer(const AlignedBuffer& other) { *this = other; }
+    AlignedBuffer(AlignedBuffer&& other) noexcept { swap(other); }
+    AlignedBuffer& operator=(const AlignedBuffer& other) {
+        if (this != &other) {
+            resize(other.size_);
+            if (size_ > 0) std::memcpy(data_, other.data_, static_cast<std::size_t>(size_) * sizeof(T));
+        }
+        return *this;
+    }
+    AlignedBuffer& operator=(AlignedBuffer&& other) noexcept {
+        AlignedBuffer tmp(std::move(other));
+        swap(tmp);
+        return *this;
+    }
+    ~AlignedBuffer() { release(); }
+
+    /// Sets the size to `count` elements. Allocates only when `count` exceeds the capacity;
+    /// existing contents are not preserved when it does. New elements are uninitialised.
+    void resize(index_t count) {
+        if (count < 0) throw std::length_error("convlayer: AlignedBuffer size must not be negative");
+        if (count > capacity_) {
+            const index_t bytes = checked_bytes<T>(count, "aligned buffer bytes");
+            T* p = static_cast<T*>(::operator new(static_cast<std::size_t>(bytes),
+                                                  std::align_val_t{kAlignment}));
+            release();
+            data_ = p;
+            capacity_ = count;
+        }
+        size_ = count;
+    }
+
+    void swap(AlignedBuffer& other) noexcept {
+        std::swap(data_, other.data_);
+        std::swap(size_, other.size_);
+        std::swap(capacity_, other.capacity_);
+    }
+
+    T* data() noexcept { return data_; }
+    const T* data() const noexcept { return data_; }
+    index_t size() const noexcept { return size_; }
+    index_t capacity() const noexcept { return capacity_; }
+    T& operator[](index_t i) noexcept { return data_[i]; }
+    const T& operator[](index_t i) const noexcept { return data_[i]; }
+
+private:
+    void release() noexcept {
+        if (data_) ::operator delete(data_, std::align_val_t{kAlignment});
+        data_ = nullptr;
+        capacity_ = 0;
+        size_ = 0;
+    }
+
+    T* data_ = nullptr;
+    index_t size_ = 0;
+    index_t capacity_ = 0;
+};
+
+}  // namespace convlayer

@@ -1,0 +1,129 @@
+// im2col + GEMM convolution against the nested-loop reference on randomly drawn problems:
+// forward, dX, dW and db, float and double, with random block sizes.
+#include "convlayer/kernels/im2col_conv.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+#include "convlayer/kernels/direct_conv.hpp"
+#include "tests/support/compare.hpp"
+#include "tests/support/conv_problems.hpp"
+
+using namespace convlayer;
+using namespace convlayer::kernels;
+using convlayer::support::all_near;
+
+namespace {
+
+enum class Data { small_integers, uniform_reals };
+
+// Runs one problem through both kernels and compares every output. With small integers every
+// sum is exact in float, so the tolerance is 0; with reals it scales with the reduction length.
+template <typename T>
+void compare_with_reference(const support::ConvProblem& p, Data data, index_t block_rows) {
+    const ConvShape& s = p.shape;
+    const index_t L = s.patch_length(), M = s.output_positions();
+    Volume<T> x(s.input()), dy(s.output());
+    std::vector<T> w(static_cast<std::size_t>(s.k * L)), b(static_cast<std::size_t>(s.k));
+    if (data == Data::small_integers) {
+        support::fill_small_integers(x, p.seed);
+        support::fill_small_integers(dy, p.seed + 1);
+        support::fill_small_integers(w.data(), s.k * L, p.seed + 2);
+        support::fill_small_integers(b.data(), s.k, p.seed + 3);
+    } else {
+        support::fill_uniform(x.data(), x.size(), p.seed);
+        support::fill_uniform(dy.data(), dy.size(), p.seed + 1);
+        support::fill_uniform(w.data(), s.k * L, p.seed + 2);
+        support::fill_uniform(b.data(), s.k, p.seed + 3);
+    }
+    const bool exact = data == Data::small_integers;
+    const double tol_fwd = exact ? 0.0 : support::reduction_tolerance<T>(L + 1);
+    const double tol_dx = exact ? 0.0 : support::reduction_tolerance<T>(s.k * s.y.kernel * s.x.kernel);
+    const double tol_dw = exact ? 0.0 : support::reduction_tolerance<T>(M);
+
+    std::vector<T> ws(static_cast<std::size_t>(std::max<index_t>(1, im2col_workspace_elements(s, block_rows))));
+    const std::string where = p.to_string() + " block_rows=" + std::to_string(block_rows);
+
+    Volume<T> y(s.output()), y_ref(s.output());
+    im2col_conv_forward(s, x.data(), w.data(), b.data(), y.data(), ws.data(), block_rows);
+    direct_conv_forward(s, x.data(), w.data(), b.data(), y_ref.data());
+    EXPECT_TRUE(all_near(y.data(), y_ref.data(), s.output(), tol_fwd)) << "forward " << where;
+
+    Volume<T> dx(s.input()), dx_ref(s.input());
+    dx.fill(T(123));  // must be overwritten
+    std::vector<T> dw(w.size(), T(77)), db(b.size(), T(77)), dw_ref(w.size()), db_ref(b.size());
+    im2col_conv_backward(s, x.data(), dy.data(), w.data(), dx.data(), dw.data(), db.data(), ws.data(), block_rows);
+    direct_conv_backward_data(s, dy.data(), w.data(), dx_ref.data());
+    direct_conv_backward_weights(s, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+    EXPECT_TRUE(all_near(dx.data(), dx_ref.data(), s.input(), tol_dx)) << "dX " << where;
+    const Shape wdims{s.k, s.y.kernel, s.x.kernel, s.d1};
+    EXPECT_TRUE(all_near(dw.data(), dw_ref.data(), wdims, tol_dw, "k,ky,kx,d")) << "dW " << where;
+    EXPECT_TRUE(all_near(db.data(), db_ref.data(), Shape{1, 1, 1, s.k}, tol_dw, "-,-,-,k")) << "db " << where;
+
+    // Each output can be skipped: dx only, weights only.
+    std::vector<T> dw_only(w.size());
+    im2col_conv_backward(s, x.data(), dy.data(), w.data(), static_cast<T*>(nullptr), dw_only.data(),
+                         static_cast<T*>(nullptr), ws.data(), block_rows);
+    EXPECT_TRUE(all_near(dw_only.data(), dw_ref.data(), wdims, tol_dw, "k,ky,kx,d")) << "dW only " << where;
+    Volume<T> dx_only(s.input());
+    im2col_conv_backward(s, x.data(), dy.data(), w.data(), dx_only.data(), static_cast<T*>(nullptr),
+                         static_cast<T*>(nullptr), ws.data(), block_rows);
+    EXPECT_TRUE(all_near(dx_only.data(), dx_ref.data(), s.input(), tol_dx)) << "dX only " << where;
+}
+
+template <typename T>
+void sweep(Data data, int problems, std::uint64_t first_seed) {
+    for (int i = 0; i < problems; ++i) {
+        const std::uint64_t seed = first_seed + static_cast<std::uint64_t>(i);
+        const auto p = support::draw_problem(seed);
+        // Block sizes from a single row to the whole batch.
+        std::mt19937_64 gen(seed);
+        const index_t M = p.shape.output_positions();
+        const index_t block = std::uniform_int_distribution<index_t>(1, M)(gen);
+        compare_with_reference<T>(p, data, block);
+        if (::testing::Test::HasFailure()) return;  // report the first failing problem only
+    }
+}
+
+}  // namespace
+
+TEST(Im2colConvSweep, FloatSmallIntegersExact) { sweep<float>(Data::small_integers, support::sweep_size(300), 1); }
+TEST(Im2colConvSweep, DoubleSmallIntegersExact) { sweep<double>(Data::small_integers, support::sweep_size(300), 1); }
+TEST(Im2colConvSweep, FloatUniformReals) { sweep<float>(Data::uniform_reals, support::sweep_size(100), 5000); }
+TEST(Im2colConvSweep, DoubleUniformReals) { sweep<double>(Data::uniform_reals, support::sweep_size(100), 5000); }
+
+// The 1x1 shortcut skips im2col only when F=1, S=1 and P=0 all hold; each near miss must still
+// go through im2col and agree with the reference.
+TEST(Im2colConv, OneByOneShortcutAndItsNearMisses) {
+    const Shape in{2, 7, 5, 5};
+    const ConvParams cases[] = {
+        ConvParams(5, 4, 1, 1, 0),         // the shortcut
+        ConvParams(5, 4, 1, 2, 0),         // stride 2
+        ConvParams(5, 4, 1, HW(1, 2), 0),  // stride along x only
+        ConvParams(5, 4, 1, 1, 1),         // padding
+        ConvParams(5, 4, 1, 1, HW(1, 0)),  // padding along y only
+        ConvParams(5, 4, HW(1, 3), 1, HW(0, 1)),
+        ConvParams(5, 4, 1, 3, 0).with_fit(FitPolicy::crop),
+        ConvParams(5, 4, 1, 3, 0).with_fit(FitPolicy::pad_to_fit),
+    };
+    std::uint64_t seed = 1;
+    for (const auto& params : cases) {
+        support::ConvProblem p{params, in, resolve(params, in), seed++};
+        compare_with_reference<float>(p, Data::small_integers, 5);
+        compare_with_reference<double>(p, Data::uniform_reals, 1000);
+    }
+}
+
+TEST(Im2colConv, BlockRowsRespectTheBudget) {
+    const ConvShape s = resolve(ConvParams(512, 512, 3, 1, 1), Shape{8, 14, 14, 512});
+    const index_t rows = im2col_block_rows(s, index_t{2} << 20, sizeof(float));
+    EXPECT_EQ(rows, (index_t{2} << 20) / (4608 * 4));
+    EXPECT_LE(im2col_workspace_elements(s, rows) * 4, index_t{2} << 20);
+    // Always at least one row, at most all of them.
+    EXPECT_EQ(im2col_block_rows(s, 1, sizeof(float)), 1);
+    EXPECT_EQ(im2col_block_rows(s, index_t{1} << 40, sizeof(float)), s.output_positions());
+    // The identity case needs no workspace.
+    EXPECT_EQ(im2col_workspace_elements(resolve(ConvParams(64, 256, 1), Shape{1, 56, 56, 64}), 100), 0);
+}

@@ -1,0 +1,186 @@
+// ConvLayer<T> through the Layer<T> interface: reference agreement, finite differences,
+// parameters, errors, and workspace reuse without allocation.
+#include "convlayer/layers/conv_layer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "convlayer/kernels/direct_conv.hpp"
+#include "tests/support/allocation_counter.hpp"
+#include "tests/support/compare.hpp"
+#include "tests/support/conv_problems.hpp"
+#include "tests/support/gradient_check.hpp"
+
+using namespace convlayer;
+using convlayer::support::all_near;
+
+namespace {
+template <typename T>
+void randomize(ConvLayer<T>& layer, std::uint64_t seed) {
+    support::fill_uniform(layer.weights().data(), layer.weights().size(), seed);
+    support::fill_uniform(layer.bias().data(), layer.bias().size(), seed + 1);
+}
+}  // namespace
+
+template <typename T>
+class ConvLayerTest : public ::testing::Test {};
+using Scalars = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(ConvLayerTest, Scalars);
+
+TYPED_TEST(ConvLayerTest, ForwardAndBackwardMatchTheReference) {
+    using T = TypeParam;
+    for (std::uint64_t seed = 1; seed <= 40; ++seed) {
+        const auto p = support::draw_problem(seed, {3, 20, 8, 8, 5, 3, 2, 2});
+        ConvLayer<T> layer(p.params);
+        layer.set_workspace_budget_bytes(1 + static_cast<index_t>(seed * 97 % 4000));  // tiny blocks too
+        support::fill_small_integers(layer.weights().data(), layer.weights().size(), seed);
+        support::fill_small_integers(layer.bias().data(), layer.bias().size(), seed + 1);
+        Volume<T> x(p.input), dy(p.shape.output());
+        support::fill_small_integers(x, seed + 2);
+        support::fill_small_integers(dy, seed + 3);
+
+        Volume<T> y = layer.forward(x);
+        Volume<T> y_ref(p.shape.output());
+        kernels::direct_conv_forward(p.shape, x.data(), layer.weights().data(), layer.bias().data(), y_ref.data());
+        ASSERT_TRUE(all_near(y.data(), y_ref.data(), y.shape(), 0.0)) << p.to_string();
+
+        Volume<T> dx;
+        layer.backward(x, dy, &dx);
+        Volume<T> dx_ref(p.input);
+        std::vector<T> dw_ref(static_cast<std::size_t>(layer.weights().size())), db_ref(static_cast<std::size_t>(p.params.filters));
+        kernels::direct_conv_backward_data(p.shape, dy.data(), layer.weights().data(), dx_ref.data());
+        kernels::direct_conv_backward_weights(p.shape, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+        ASSERT_TRUE(all_near(dx.data(), dx_ref.data(), p.input, 0.0)) << p.to_string();
+        const Shape wdims{p.params.filters, p.params.kernel.h, p.params.kernel.w, p.params.in_depth};
+        ASSERT_TRUE(all_near(layer.weight_gradient().data(), dw_ref.data(), wdims, 0.0, "k,ky,kx,d")) << p.to_string();
+        ASSERT_TRUE(all_near(layer.bias_gradient().data(), db_ref.data(), Shape{1, 1, 1, p.params.filters}, 0.0)) << p.to_string();
+    }
+}
+
+TEST(ConvLayerGradients, FiniteDifferencesInDouble) {
+    const ConvParams cases[] = {
+        ConvParams(3, 4, 3, 1, 1),
+        ConvParams(2, 3, HW(3, 2), HW(2, 1), HW(0, 1)),
+        ConvParams(3, 2, 3, 2, 1).with_dilation(2),
+        ConvParams(4, 5, 1, 1, 0),
+        ConvParams(2, 3, 2, 2, 0).with_fit(FitPolicy::crop),        // 9x7 input: 3.5 x 2.5
+        ConvParams(2, 3, 2, 2, 0).with_fit(FitPolicy::pad_to_fit),
+    };
+    std::uint64_t seed = 1;
+    for (const auto& params : cases) {
+        ConvLayer<double> layer(params);
+        randomize(layer, seed);
+        Volume<double> x(2, 9, 7, params.in_depth);
+        x.fill_random(seed++);
+        support::GradientCheckResult r;
+        EXPECT_TRUE(support::check_gradients(layer, x, {}, &r)) << layer.describe();
+        EXPECT_EQ(r.skipped_kinks, 0) << "a conv layer is linear: no kinks";
+    }
+}
+
+TEST(ConvLayer, ParametersAreWeightsThenBiasWithOhwiDims) {
+    ConvLayer<float> layer(3, 96, 11, 4, 0);
+    EXPECT_EQ(layer.parameter_count(), 34944);
+    auto params = layer.parameters();
+    ASSERT_EQ(params.size(), 2u);
+    EXPECT_EQ(params[0].name, "weights");
+    EXPECT_EQ(params[0].dims, (std::vector<index_t>{96, 11, 11, 3}));
+    EXPECT_EQ(params[1].name, "bias");
+    EXPECT_EQ(params[0].size + params[1].size, layer.parameter_count());
+    EXPECT_EQ(params[0].value, layer.weights().data());
+    EXPECT_EQ(layer.weights().rows(), 363);
+    EXPECT_EQ(layer.weights().cols(), 96);
+    // OHWI: weight(k, ky, kx, d) is column k, row (ky*Fw + kx)*D1 + d.
+    layer.weight(5, 2, 7, 1) = 3.0f;
+    EXPECT_EQ(layer.weights()(((2 * 11) + 7) * 3 + 1, 5), 3.0f);
+    EXPECT_EQ(layer.output_shape(Shape{1, 227, 227, 3}), (Shape{1, 55, 55, 96}));
+    EXPECT_EQ(layer.describe(), "ConvLayer 96 filters 11x11x3, stride 4x4, pad 0x0");
+}
+
+TEST(ConvLayer, AveragingKernelGivesTheLocalMean) {
+    ConvLayer<double> layer(1, 1, 3);
+    layer.weights().setConstant(1.0 / 9.0);
+    Volume<double> x(1, 5, 5, 1);
+    x.fill_random(4);
+    const Volume<double> y = layer.forward(x);
+    ASSERT_EQ(y.shape(), (Shape{1, 3, 3, 1}));
+    for (index_t oy = 0; oy < 3; ++oy)
+        for (index_t ox = 0; ox < 3; ++ox)
+            EXPECT_NEAR(y(0, oy, ox, 0), x.depth_slice(0, 0).block(oy, ox, 3, 3).mean(), 1e-15);
+}
+
+TEST(ConvLayerErrors, BadHyperparametersAtConstruction) {
+    EXPECT_THROW(ConvLayer<float>(0, 4, 3), std::invalid_argument);
+    EXPECT_THROW(ConvLayer<float>(3, 0, 3), std::invalid_argument);
+    EXPECT_THROW(ConvLayer<float>(3, 4, 0), std::invalid_argument);
+    EXPECT_THROW(ConvLayer<float>(3, 4, 3, 0), std::invalid_argument);
+    EXPECT_THROW(ConvLayer<float>(3, 4, 3, 1, -1), std::invalid_argument);
+    EXPECT_THROW(ConvLayer<float>(ConvParams(3, 4, 3).with_dilation(0)), std::invalid_argument);
+    EXPECT_THROW(ConvLayer<float>(index_t{1} << 40, index_t{1} << 30, 3), std::length_error);
+}
+
+TEST(ConvLayerErrors, BadInputsAtForwardAndBackward) {
+    ConvLayer<float> layer(3, 4, 3, 2, 0);
+    Volume<float> x(1, 10, 9, 3);  // height 10: (10 - 3)/2 + 1 = 4.5
+    try {
+        (void)layer.forward(x);
+        FAIL();
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("4.5"), std::string::npos) << e.what();
+    }
+    Volume<float> wrong_depth(1, 9, 9, 4), y;
+    EXPECT_THROW(layer.forward(wrong_depth, y), std::invalid_argument);
+    Volume<float> small(1, 2, 2, 3);
+    EXPECT_THROW(layer.forward(small, y), std::invalid_argument);
+
+    Volume<float> ok(1, 9, 9, 3), dx;
+    Volume<float> bad_dy(1, 4, 4, 5);  // output is 4x4x4
+    try {
+        layer.backward(ok, bad_dy, &dx);
+        FAIL();
+    } catch (const std::invalid_argument& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find("D=5"), std::string::npos) << m;
+        EXPECT_NE(m.find("D=4"), std::string::npos) << m;
+    }
+    EXPECT_THROW(layer.forward(ok, ok), std::invalid_argument);  // aliasing
+}
+
+TEST(ConvLayer, CropAndPadToFitPolicies) {
+    Volume<double> x(1, 10, 10, 2);
+    x.fill_random(1);
+    ConvLayer<double> crop(ConvParams(2, 3, 3, 2, 0).with_fit(FitPolicy::crop));
+    ConvLayer<double> pad(ConvParams(2, 3, 3, 2, 0).with_fit(FitPolicy::pad_to_fit));
+    randomize(crop, 3);
+    randomize(pad, 3);
+    const Volume<double> yc = crop.forward(x), yp = pad.forward(x);
+    EXPECT_EQ(yc.shape(), (Shape{1, 4, 4, 3}));
+    EXPECT_EQ(yp.shape(), (Shape{1, 5, 5, 3}));
+    // Both agree on the windows they share.
+    for (index_t oy = 0; oy < 4; ++oy)
+        for (index_t ox = 0; ox < 4; ++ox)
+            for (index_t k = 0; k < 3; ++k) EXPECT_NEAR(yc(0, oy, ox, k), yp(0, oy, ox, k), 1e-12);
+}
+
+TEST(ConvLayer, WorkspaceIsBoundedAndReusedWithoutAllocation) {
+    ConvLayer<float> layer(64, 64, 3, 1, 1);
+    randomize(layer, 1);
+    Volume<float> x(2, 32, 32, 64), y, dx, dy(2, 32, 32, 64);
+    x.fill_random(2);
+    dy.fill_random(3);
+    layer.forward(x, y);
+    layer.backward(x, dy, &dx);
+    EXPECT_GT(layer.workspace_bytes(), 0);
+    EXPECT_LE(layer.workspace_bytes(), layer.workspace_budget_bytes());
+    support::AllocationCounter counter;
+    for (int i = 0; i < 3; ++i) {
+        layer.forward(x, y);
+        layer.backward(x, dy, &dx);
+    }
+    EXPECT_EQ(counter.count(), 0) << "forward/backward allocated after warm-up";
+    // The identity (1x1) case needs no workspace.
+    ConvLayer<float> pointwise(64, 16, 1);
+    (void)pointwise.forward(x);
+    EXPECT_EQ(pointwise.workspace_bytes(), 0);
+}
