@@ -4,6 +4,9 @@
 
 #include <convlayer/convlayer.hpp>
 
+#include <memory>
+#include <string>
+
 #include "conv_suite.hpp"
 
 using namespace convlayer;
@@ -11,6 +14,11 @@ using namespace convlayer;
 namespace {
 
 enum Pass { kForward = 0, kBackward = 1 };
+
+struct NamedPointwise {
+    const char* name;
+    index_t hw, d1, k;
+};
 
 void BM_ConvLayer(benchmark::State& state) {
     const auto& cfg = bench::kSuite[static_cast<std::size_t>(state.range(0))];
@@ -48,7 +56,55 @@ void SuiteArgs(benchmark::internal::Benchmark* b) {
     b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
+// Conv1x1Layer (one GEMM on the NHWC input) against ConvLayer forced through im2col with F=1:
+// the 1x1 path must never be the slower one.
+constexpr NamedPointwise kPointwise[] = {{"resnet_1x1_a", 56, 64, 256}, {"resnet_1x1_b", 14, 1024, 256}};
+
+void BM_Pointwise(benchmark::State& state) {
+    const auto& cfg = kPointwise[state.range(0)];
+    const index_t n = state.range(1);
+    const bool general = state.range(2) != 0;
+    const bool backward = state.range(3) != 0;
+    std::unique_ptr<ConvLayer<float>> layer;
+    if (general) {
+        layer = std::make_unique<ConvLayer<float>>(cfg.d1, cfg.k, 1);
+        layer->set_algorithm(ConvAlgorithm::im2col);
+    } else {
+        layer = std::make_unique<Conv1x1Layer<float>>(cfg.d1, cfg.k);
+    }
+    layer->weights().setRandom();
+    Volume<float> x(n, cfg.hw, cfg.hw, cfg.d1), y, dx;
+    x.fill_random(1);
+    layer->forward(x, y);
+    Volume<float> dy(y.shape());
+    dy.fill_random(2);
+    for (auto _ : state) {
+        if (backward) {
+            layer->backward(x, dy, &dx);
+            benchmark::DoNotOptimize(dx.data());
+        } else {
+            layer->forward(x, y);
+            benchmark::DoNotOptimize(y.data());
+        }
+        benchmark::ClobberMemory();
+    }
+    const double flops = layer->conv_shape(x.shape()).flops() * (backward ? 2 : 1);
+    state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    state.SetLabel(std::string(cfg.name) + (general ? " ConvLayer/im2col" : " Conv1x1Layer") +
+                   (backward ? " backward" : " forward"));
+}
+
+void PointwiseArgs(benchmark::internal::Benchmark* b) {
+    b->ArgNames({"layer", "N", "general", "backward"});
+    for (index_t i = 0; i < 2; ++i)
+        for (index_t n : {1, 8})
+            for (int backward : {0, 1})
+                for (int general : {0, 1}) b->Args({i, n, general, backward});
+    b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
 }  // namespace
 
 BENCHMARK(BM_ConvLayer)->Apply(SuiteArgs);
+BENCHMARK(BM_Pointwise)->Apply(PointwiseArgs);
 BENCHMARK_MAIN();

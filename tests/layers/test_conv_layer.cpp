@@ -11,6 +11,7 @@
 #include "tests/support/compare.hpp"
 #include "tests/support/conv_problems.hpp"
 #include "tests/support/gradient_check.hpp"
+#include "tests/support/layer_reference.hpp"
 
 using namespace convlayer;
 using convlayer::support::all_near;
@@ -183,4 +184,47 @@ TEST(ConvLayer, WorkspaceIsBoundedAndReusedWithoutAllocation) {
     ConvLayer<float> pointwise(64, 16, 1);
     (void)pointwise.forward(x);
     EXPECT_EQ(pointwise.workspace_bytes(), 0);
+}
+
+TEST(ConvLayerAlgorithms, AutomaticPicksGemm1x1OnlyForF1S1P0) {
+    Volume<float> x(1, 9, 9, 4);
+    auto algorithm_for = [&](const ConvParams& p) {
+        ConvLayer<float> layer(p);
+        (void)layer.forward(x);
+        return layer.algorithm();
+    };
+    EXPECT_EQ(algorithm_for(ConvParams(4, 2, 1, 1, 0)), ConvAlgorithm::gemm1x1);
+    EXPECT_EQ(algorithm_for(ConvParams(4, 2, 1, 2, 0)), ConvAlgorithm::im2col);
+    EXPECT_EQ(algorithm_for(ConvParams(4, 2, 1, 1, 1)), ConvAlgorithm::im2col);
+    EXPECT_EQ(algorithm_for(ConvParams(4, 2, 3, 1, 1)), ConvAlgorithm::im2col);
+    EXPECT_EQ(algorithm_for(ConvParams(4, 2, HW(1, 3), 1, HW(0, 1))), ConvAlgorithm::im2col);
+}
+
+TEST(ConvLayerAlgorithms, ForcingGemm1x1OnAnotherShapeThrows) {
+    ConvLayer<float> layer(4, 2, 3, 1, 1);
+    layer.set_algorithm(ConvAlgorithm::gemm1x1);
+    Volume<float> x(1, 5, 5, 4), y;
+    try {
+        layer.forward(x, y);
+        FAIL();
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("n1_h5w5d4_k2_f3x3"), std::string::npos) << e.what();
+    }
+}
+
+template <typename T>
+class ConvLayerEveryAlgorithm : public ::testing::Test {};
+TYPED_TEST_SUITE(ConvLayerEveryAlgorithm, Scalars);
+TYPED_TEST(ConvLayerEveryAlgorithm, MatchesTheReference) {
+    using T = TypeParam;
+    for (ConvAlgorithm a : {ConvAlgorithm::automatic, ConvAlgorithm::im2col, ConvAlgorithm::direct}) {
+        for (std::uint64_t seed = 1; seed <= 30; ++seed) {
+            const auto p = support::draw_problem(seed * 31, {3, 16, 6, 6, 5, 3, 2, 2});
+            ConvLayer<T> layer(p.params);
+            layer.set_algorithm(a);
+            ASSERT_TRUE(support::matches_reference(layer, p.shape, Sharing::shared, support::Data::small_integers, seed))
+                << to_string(a);
+            EXPECT_EQ(layer.requested_algorithm(), a);
+        }
+    }
 }

@@ -30,6 +30,7 @@ struct ProblemRanges {
     index_t max_n = 4, max_hw = 40, max_depth = 24, max_filters = 24, max_kernel = 7;
     index_t max_stride = 4, max_pad = 3, max_dilation = 3;
     double max_macs = 2.0e7;  ///< redraw problems costlier than this for the nested-loop reference
+    bool one_by_one = false;  ///< draw only 1x1 kernels without padding (any stride)
 };
 
 /// Draws a valid problem from `seed` (deterministic); invalid draws are redrawn.
@@ -50,6 +51,11 @@ inline ConvProblem draw_problem(std::uint64_t seed, const ProblemRanges& r = {})
                               HW(uni(0, r.max_pad), uni(0, r.max_pad)));
         p.params.with_dilation(uni(0, 2) == 0 ? HW(uni(1, r.max_dilation), uni(1, r.max_dilation)) : HW(1));
         p.params.with_fit(static_cast<FitPolicy>(uni(0, 2)));
+        if (r.one_by_one) {
+            p.params.kernel = HW(1);
+            p.params.pad = HW(0);
+            p.params.dilation = HW(1);
+        }
         try {
             p.shape = resolve(p.params, p.input);
         } catch (const std::invalid_argument&) {

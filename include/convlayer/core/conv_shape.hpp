@@ -12,6 +12,10 @@
 
 namespace convlayer {
 
+/// Parameter sharing: one filter per output depth slice (ConvLayer), or a separate filter at
+/// every output position (LocallyConnectedLayer).
+enum class Sharing { shared, per_position };
+
 /// Hyperparameters of a conv layer: K filters of Fh x Fw x D1 with stride, zero-padding and
 /// dilation (1 = none), and the policy for a non-integer output extent.
 struct ConvParams {
@@ -75,6 +79,9 @@ struct ConvShape {
         return y.kernel == 1 && x.kernel == 1 && y.stride == 1 && x.stride == 1 &&
                y.pad_begin == 0 && x.pad_begin == 0 && y.out == y.in && x.out == x.in;
     }
+
+    /// Weight tensors: 1 when shared, H2*W2 when per position.
+    index_t weight_sets(Sharing sharing) const { return sharing == Sharing::shared ? 1 : y.out * x.out; }
 
     /// Canonical benchdnn-style name, e.g. "n8_h56w56d64_k64_f3x3_s1x1_p1x1".
     std::string to_string() const {

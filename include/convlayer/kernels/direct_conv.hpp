@@ -3,8 +3,12 @@
 //   y[n, oy, ox, k] = b[k] + sum_{ky, kx, d} x[n, iy, ix, d] * w[k, ky, kx, d]
 //   with iy = oy*Sh - Ph + ky*dil_h, ix = ox*Sw - Pw + kx*dil_w, and x = 0 outside the input.
 //
+// With Sharing::per_position (a locally connected layer) w and b also depend on the output
+// position p = oy*W2 + ox: filter k at p is w[p][k][ky][kx][d], its bias b[p][k].
+//
 // Sums accumulate in double. Pointers are NHWC activations and OHWI weights of the sizes
-// s.input(), s.output() and s.k * s.patch_length(); nothing is allocated.
+// s.input(), s.output(), s.weight_sets(sharing) * s.k * s.patch_length() and
+// s.weight_sets(sharing) * s.k.
 #pragma once
 
 #include <vector>
@@ -13,89 +17,83 @@
 
 namespace convlayer::kernels {
 
-/// y = conv(x, w) + b. `b` may be null (no bias).
-template <typename T>
-void direct_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y) {
-    const index_t out_size = s.output().size();
+namespace detail {
+// Calls f(x_offset, w_offset, y_offset, b_offset) for every in-bounds (output, filter, tap):
+// the offsets of x[n, iy, ix, 0], w[(p,) k, ky, kx, 0], y[n, oy, ox, k] and b[(p,) k].
+template <typename F>
+void for_each_conv_tap(const ConvShape& s, Sharing sharing, F&& f) {
     const index_t L = s.patch_length();
-    for (index_t i = 0; i < out_size; ++i) y[i] = T(0);
     for (index_t n = 0; n < s.n; ++n)
         for (index_t oy = 0; oy < s.y.out; ++oy)
-            for (index_t ox = 0; ox < s.x.out; ++ox)
+            for (index_t ox = 0; ox < s.x.out; ++ox) {
+                const index_t set = sharing == Sharing::shared ? 0 : oy * s.x.out + ox;
                 for (index_t k = 0; k < s.k; ++k) {
-                    double acc = b ? static_cast<double>(b[k]) : 0.0;
+                    const index_t y_off = ((n * s.y.out + oy) * s.x.out + ox) * s.k + k;
+                    const index_t b_off = set * s.k + k;
+                    f(index_t{-1}, index_t{-1}, y_off, b_off);  // once per output: the bias term
                     for (index_t ky = 0; ky < s.y.kernel; ++ky) {
                         const index_t iy = s.y.input_coord(oy, ky);
                         if (iy < 0 || iy >= s.y.in) continue;
                         for (index_t kx = 0; kx < s.x.kernel; ++kx) {
                             const index_t ix = s.x.input_coord(ox, kx);
                             if (ix < 0 || ix >= s.x.in) continue;
-                            const T* xp = x + ((n * s.y.in + iy) * s.x.in + ix) * s.d1;
-                            const T* wp = w + k * L + (ky * s.x.kernel + kx) * s.d1;
-                            for (index_t d = 0; d < s.d1; ++d)
-                                acc += static_cast<double>(xp[d]) * static_cast<double>(wp[d]);
+                            f(((n * s.y.in + iy) * s.x.in + ix) * s.d1,
+                              b_off * L + (ky * s.x.kernel + kx) * s.d1, y_off, b_off);
                         }
                     }
-                    y[((n * s.y.out + oy) * s.x.out + ox) * s.k + k] = static_cast<T>(acc);
                 }
+            }
+}
+}  // namespace detail
+
+/// y = conv(x, w) + b. `b` may be null (no bias).
+template <typename T>
+void direct_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y,
+                         Sharing sharing = Sharing::shared) {
+    std::vector<double> acc(static_cast<std::size_t>(s.output().size()), 0.0);
+    detail::for_each_conv_tap(s, sharing, [&](index_t xo, index_t wo, index_t yo, index_t bo) {
+        double& a = acc[static_cast<std::size_t>(yo)];
+        if (xo < 0) {
+            if (b) a += static_cast<double>(b[bo]);
+            return;
+        }
+        for (index_t d = 0; d < s.d1; ++d) a += static_cast<double>(x[xo + d]) * static_cast<double>(w[wo + d]);
+    });
+    for (std::size_t i = 0; i < acc.size(); ++i) y[i] = static_cast<T>(acc[i]);
 }
 
 /// dx = d(loss)/dx given dy = d(loss)/dy: every tap scatters dy[.., k] * w[k, ..] back.
 template <typename T>
-void direct_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* dx) {
-    const index_t in_size = s.input().size();
-    const index_t L = s.patch_length();
-    // Accumulate in double, then round once, so the reference is as exact as the forward one.
-    std::vector<double> acc(static_cast<std::size_t>(in_size), 0.0);
-    for (index_t n = 0; n < s.n; ++n)
-        for (index_t oy = 0; oy < s.y.out; ++oy)
-            for (index_t ox = 0; ox < s.x.out; ++ox)
-                for (index_t k = 0; k < s.k; ++k) {
-                    const double g = dy[((n * s.y.out + oy) * s.x.out + ox) * s.k + k];
-                    for (index_t ky = 0; ky < s.y.kernel; ++ky) {
-                        const index_t iy = s.y.input_coord(oy, ky);
-                        if (iy < 0 || iy >= s.y.in) continue;
-                        for (index_t kx = 0; kx < s.x.kernel; ++kx) {
-                            const index_t ix = s.x.input_coord(ox, kx);
-                            if (ix < 0 || ix >= s.x.in) continue;
-                            const index_t xo = ((n * s.y.in + iy) * s.x.in + ix) * s.d1;
-                            const T* wp = w + k * L + (ky * s.x.kernel + kx) * s.d1;
-                            for (index_t d = 0; d < s.d1; ++d)
-                                acc[static_cast<std::size_t>(xo + d)] += g * static_cast<double>(wp[d]);
-                        }
-                    }
-                }
-    for (index_t i = 0; i < in_size; ++i) dx[i] = static_cast<T>(acc[static_cast<std::size_t>(i)]);
+void direct_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* dx,
+                               Sharing sharing = Sharing::shared) {
+    std::vector<double> acc(static_cast<std::size_t>(s.input().size()), 0.0);
+    detail::for_each_conv_tap(s, sharing, [&](index_t xo, index_t wo, index_t yo, index_t) {
+        if (xo < 0) return;
+        const double g = dy[yo];
+        for (index_t d = 0; d < s.d1; ++d) acc[static_cast<std::size_t>(xo + d)] += g * static_cast<double>(w[wo + d]);
+    });
+    for (std::size_t i = 0; i < acc.size(); ++i) dx[i] = static_cast<T>(acc[i]);
 }
 
-/// dw = d(loss)/dw and db = d(loss)/db (db may be null): sums over every output position.
+/// dw = d(loss)/dw and db = d(loss)/db (db may be null): shared weights sum over every output
+/// position, per-position weights over the batch only.
 template <typename T>
-void direct_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T* dw, T* db) {
-    const index_t L = s.patch_length();
-    std::vector<double> acc_w(static_cast<std::size_t>(s.k * L), 0.0);
-    std::vector<double> acc_b(static_cast<std::size_t>(s.k), 0.0);
-    for (index_t n = 0; n < s.n; ++n)
-        for (index_t oy = 0; oy < s.y.out; ++oy)
-            for (index_t ox = 0; ox < s.x.out; ++ox)
-                for (index_t k = 0; k < s.k; ++k) {
-                    const double g = dy[((n * s.y.out + oy) * s.x.out + ox) * s.k + k];
-                    acc_b[static_cast<std::size_t>(k)] += g;
-                    for (index_t ky = 0; ky < s.y.kernel; ++ky) {
-                        const index_t iy = s.y.input_coord(oy, ky);
-                        if (iy < 0 || iy >= s.y.in) continue;
-                        for (index_t kx = 0; kx < s.x.kernel; ++kx) {
-                            const index_t ix = s.x.input_coord(ox, kx);
-                            if (ix < 0 || ix >= s.x.in) continue;
-                            const T* xp = x + ((n * s.y.in + iy) * s.x.in + ix) * s.d1;
-                            const index_t wo = k * L + (ky * s.x.kernel + kx) * s.d1;
-                            for (index_t d = 0; d < s.d1; ++d)
-                                acc_w[static_cast<std::size_t>(wo + d)] += g * static_cast<double>(xp[d]);
-                        }
-                    }
-                }
-    for (index_t i = 0; i < s.k * L; ++i) dw[i] = static_cast<T>(acc_w[static_cast<std::size_t>(i)]);
+void direct_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T* dw, T* db,
+                                  Sharing sharing = Sharing::shared) {
+    const index_t sets = s.weight_sets(sharing);
+    std::vector<double> acc_w(static_cast<std::size_t>(sets * s.k * s.patch_length()), 0.0);
+    std::vector<double> acc_b(static_cast<std::size_t>(sets * s.k), 0.0);
+    detail::for_each_conv_tap(s, sharing, [&](index_t xo, index_t wo, index_t yo, index_t bo) {
+        const double g = dy[yo];
+        if (xo < 0) {
+            acc_b[static_cast<std::size_t>(bo)] += g;
+            return;
+        }
+        for (index_t d = 0; d < s.d1; ++d) acc_w[static_cast<std::size_t>(wo + d)] += g * static_cast<double>(x[xo + d]);
+    });
+    for (std::size_t i = 0; i < acc_w.size(); ++i) dw[i] = static_cast<T>(acc_w[i]);
     if (db)
-        for (index_t k = 0; k < s.k; ++k) db[k] = static_cast<T>(acc_b[static_cast<std::size_t>(k)]);
+        for (std::size_t i = 0; i < acc_b.size(); ++i) db[i] = static_cast<T>(acc_b[i]);
 }
 
 }  // namespace convlayer::kernels

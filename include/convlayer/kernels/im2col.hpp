@@ -3,7 +3,7 @@
 // The im2col ("patch") matrix has one row per output position m = (n*H2 + oy)*W2 + ox and
 // Fh*Fw*D1 columns in (ky, kx, d) order: the same order as one OHWI filter, so
 //   Y (positions x K, row-major, i.e. NHWC) = patches * W ((Fh*Fw*D1) x K, column-major).
-// Both functions work on a block of rows [m_begin, m_end), so callers can bound the buffer.
+// They work row by row or on a block of rows [m_begin, m_end), so callers can bound the buffer.
 #pragma once
 
 #include <algorithm>
@@ -13,67 +13,76 @@
 
 namespace convlayer::kernels {
 
-/// Writes rows [m_begin, m_end) of the patch matrix of `x` to `patches` (row-major,
-/// (m_end - m_begin) x s.patch_length()). Taps in the zero-padding are written as 0.
+/// Writes row m of the patch matrix (output position m = (n*H2 + oy)*W2 + ox) to `row`
+/// (s.patch_length() values). Taps in the zero-padding are written as 0.
 template <typename T>
-void im2col(const ConvShape& s, const T* x, index_t m_begin, index_t m_end, T* patches) {
-    const index_t D = s.d1, Fw = s.x.kernel, L = s.patch_length();
+void im2col_row(const ConvShape& s, const T* x, index_t m, T* row) {
+    const index_t D = s.d1, Fw = s.x.kernel;
     const index_t row_span = Fw * D;  // one kernel row of a patch
-    const bool dense_rows = s.x.dilation == 1;
-    for (index_t m = m_begin; m < m_end; ++m) {
-        const index_t ox = m % s.x.out;
-        const index_t oy = (m / s.x.out) % s.y.out;
-        const index_t n = m / (s.x.out * s.y.out);
-        T* row = patches + (m - m_begin) * L;
-        const index_t ix0 = s.x.input_coord(ox, 0);
-        for (index_t ky = 0; ky < s.y.kernel; ++ky) {
-            T* dst = row + ky * row_span;
-            const index_t iy = s.y.input_coord(oy, ky);
-            if (iy < 0 || iy >= s.y.in) {
-                std::fill(dst, dst + row_span, T(0));
-                continue;
-            }
-            const T* src_row = x + (n * s.y.in + iy) * s.x.in * D;
-            if (dense_rows && ix0 >= 0 && ix0 + Fw <= s.x.in) {
-                // The whole kernel row is inside the input: one contiguous copy of Fw*D values.
-                std::memcpy(dst, src_row + ix0 * D, static_cast<std::size_t>(row_span) * sizeof(T));
-                continue;
-            }
-            for (index_t kx = 0; kx < Fw; ++kx) {
-                const index_t ix = s.x.input_coord(ox, kx);
-                if (ix < 0 || ix >= s.x.in)
-                    std::fill(dst + kx * D, dst + (kx + 1) * D, T(0));
-                else
-                    std::memcpy(dst + kx * D, src_row + ix * D, static_cast<std::size_t>(D) * sizeof(T));
-            }
+    const index_t ox = m % s.x.out;
+    const index_t oy = (m / s.x.out) % s.y.out;
+    const index_t n = m / (s.x.out * s.y.out);
+    const index_t ix0 = s.x.input_coord(ox, 0);
+    const bool row_inside = s.x.dilation == 1 && ix0 >= 0 && ix0 + Fw <= s.x.in;
+    for (index_t ky = 0; ky < s.y.kernel; ++ky) {
+        T* dst = row + ky * row_span;
+        const index_t iy = s.y.input_coord(oy, ky);
+        if (iy < 0 || iy >= s.y.in) {
+            std::fill(dst, dst + row_span, T(0));
+            continue;
+        }
+        const T* src_row = x + (n * s.y.in + iy) * s.x.in * D;
+        if (row_inside) {
+            // The whole kernel row is inside the input: one contiguous copy of Fw*D values.
+            std::memcpy(dst, src_row + ix0 * D, static_cast<std::size_t>(row_span) * sizeof(T));
+            continue;
+        }
+        for (index_t kx = 0; kx < Fw; ++kx) {
+            const index_t ix = s.x.input_coord(ox, kx);
+            if (ix < 0 || ix >= s.x.in)
+                std::fill(dst + kx * D, dst + (kx + 1) * D, T(0));
+            else
+                std::memcpy(dst + kx * D, src_row + ix * D, static_cast<std::size_t>(D) * sizeof(T));
         }
     }
 }
 
-/// Adds rows [m_begin, m_end) of a patch-shaped matrix back onto the NHWC volume `dx`: the
-/// adjoint of im2col. Taps that fall in the padding are dropped. `dx` is not cleared.
+/// Adds `row`, a patch-matrix row for output position m, back onto the NHWC volume `dx`: the
+/// adjoint of im2col_row. Taps that fall in the padding are dropped.
 template <typename T>
-void col2im_add(const ConvShape& s, const T* patches, index_t m_begin, index_t m_end, T* dx) {
-    const index_t D = s.d1, Fw = s.x.kernel, L = s.patch_length();
-    for (index_t m = m_begin; m < m_end; ++m) {
-        const index_t ox = m % s.x.out;
-        const index_t oy = (m / s.x.out) % s.y.out;
-        const index_t n = m / (s.x.out * s.y.out);
-        const T* row = patches + (m - m_begin) * L;
-        for (index_t ky = 0; ky < s.y.kernel; ++ky) {
-            const index_t iy = s.y.input_coord(oy, ky);
-            if (iy < 0 || iy >= s.y.in) continue;
-            T* dst_row = dx + (n * s.y.in + iy) * s.x.in * D;
-            const T* src = row + ky * Fw * D;
-            for (index_t kx = 0; kx < Fw; ++kx) {
-                const index_t ix = s.x.input_coord(ox, kx);
-                if (ix < 0 || ix >= s.x.in) continue;
-                T* dst = dst_row + ix * D;
-                const T* sp = src + kx * D;
-                for (index_t d = 0; d < D; ++d) dst[d] += sp[d];
-            }
+void col2im_add_row(const ConvShape& s, const T* row, index_t m, T* dx) {
+    const index_t D = s.d1, Fw = s.x.kernel;
+    const index_t ox = m % s.x.out;
+    const index_t oy = (m / s.x.out) % s.y.out;
+    const index_t n = m / (s.x.out * s.y.out);
+    for (index_t ky = 0; ky < s.y.kernel; ++ky) {
+        const index_t iy = s.y.input_coord(oy, ky);
+        if (iy < 0 || iy >= s.y.in) continue;
+        T* dst_row = dx + (n * s.y.in + iy) * s.x.in * D;
+        const T* src = row + ky * Fw * D;
+        for (index_t kx = 0; kx < Fw; ++kx) {
+            const index_t ix = s.x.input_coord(ox, kx);
+            if (ix < 0 || ix >= s.x.in) continue;
+            T* dst = dst_row + ix * D;
+            const T* sp = src + kx * D;
+            for (index_t d = 0; d < D; ++d) dst[d] += sp[d];
         }
     }
+}
+
+/// Writes rows [m_begin, m_end) of the patch matrix of `x` to `patches` (row-major,
+/// (m_end - m_begin) x s.patch_length()).
+template <typename T>
+void im2col(const ConvShape& s, const T* x, index_t m_begin, index_t m_end, T* patches) {
+    const index_t L = s.patch_length();
+    for (index_t m = m_begin; m < m_end; ++m) im2col_row(s, x, m, patches + (m - m_begin) * L);
+}
+
+/// Adds rows [m_begin, m_end) of a patch-shaped matrix back onto `dx` (not cleared first).
+template <typename T>
+void col2im_add(const ConvShape& s, const T* patches, index_t m_begin, index_t m_end, T* dx) {
+    const index_t L = s.patch_length();
+    for (index_t m = m_begin; m < m_end; ++m) col2im_add_row(s, patches + (m - m_begin) * L, m, dx);
 }
 
 }  // namespace convlayer::kernels

@@ -5,8 +5,8 @@
 //              dX    += col2im(dY_blk * W^T)
 // with Y, dY as (positions x K) row-major (NHWC) and W as (Fh*Fw*D1 x K) column-major (OHWI).
 // The patch buffer holds one block of rows, so its size is bounded by the caller's budget, not by
-// the batch or the image. When im2col is the identity (1x1, stride 1, no padding) the input is
-// used as the patch matrix directly and the workspace is not touched.
+// the batch or the image. (For 1x1, stride 1, no padding, where im2col is the identity, see
+// gemm1x1.hpp.)
 #pragma once
 
 #include <algorithm>
@@ -24,10 +24,9 @@ inline index_t im2col_block_rows(const ConvShape& s, index_t budget_bytes, index
     return std::min(rows, s.output_positions());
 }
 
-/// Elements of workspace im2col_conv_* need for blocks of `block_rows` rows (0 when im2col is
-/// the identity).
+/// Elements of workspace im2col_conv_* need for blocks of `block_rows` rows.
 inline index_t im2col_workspace_elements(const ConvShape& s, index_t block_rows) {
-    return s.im2col_is_identity() ? 0 : checked_mul(block_rows, s.patch_length(), "im2col workspace");
+    return checked_mul(block_rows, s.patch_length(), "im2col workspace");
 }
 
 /// y = conv(x, w) + b. `b` may be null. `workspace` holds im2col_workspace_elements() elements.
@@ -38,13 +37,9 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
     const ConstMatrixMap<T> W(w, L, s.k);
     for (index_t m0 = 0; m0 < M; m0 += block_rows) {
         const index_t rows = std::min(block_rows, M - m0);
-        const T* patches = x + m0 * L;
-        if (!s.im2col_is_identity()) {
-            im2col(s, x, m0, m0 + rows, workspace);
-            patches = workspace;
-        }
+        im2col(s, x, m0, m0 + rows, workspace);
         RowMatrixMap<T> Y(y + m0 * s.k, rows, s.k);
-        Y.noalias() = ConstRowMatrixMap<T>(patches, rows, L) * W;
+        Y.noalias() = ConstRowMatrixMap<T>(workspace, rows, L) * W;
         if (b) Y.rowwise() += ConstVectorMap<T>(b, s.k).transpose();
     }
 }
@@ -56,28 +51,19 @@ void im2col_conv_backward(const ConvShape& s, const T* x, const T* dy, const T* 
                           T* db, T* workspace, index_t block_rows) {
     const index_t M = s.output_positions(), L = s.patch_length();
     const ConstMatrixMap<T> W(w, L, s.k);
-    const bool identity = s.im2col_is_identity();
     if (db) VectorMap<T>(db, s.k).noalias() = ConstRowMatrixMap<T>(dy, M, s.k).colwise().sum().transpose();
     if (dw) MatrixMap<T>(dw, L, s.k).setZero();
-    if (dx && !identity) std::fill(dx, dx + s.input().size(), T(0));
+    if (dx) std::fill(dx, dx + s.input().size(), T(0));
     for (index_t m0 = 0; m0 < M; m0 += block_rows) {
         const index_t rows = std::min(block_rows, M - m0);
         const ConstRowMatrixMap<T> dY(dy + m0 * s.k, rows, s.k);
         if (dw) {
-            const T* patches = x + m0 * L;
-            if (!identity) {
-                im2col(s, x, m0, m0 + rows, workspace);
-                patches = workspace;
-            }
-            MatrixMap<T>(dw, L, s.k).noalias() += ConstRowMatrixMap<T>(patches, rows, L).transpose() * dY;
+            im2col(s, x, m0, m0 + rows, workspace);
+            MatrixMap<T>(dw, L, s.k).noalias() += ConstRowMatrixMap<T>(workspace, rows, L).transpose() * dY;
         }
         if (dx) {
-            if (identity) {
-                RowMatrixMap<T>(dx + m0 * L, rows, L).noalias() = dY * W.transpose();
-            } else {
-                RowMatrixMap<T>(workspace, rows, L).noalias() = dY * W.transpose();
-                col2im_add(s, workspace, m0, m0 + rows, dx);
-            }
+            RowMatrixMap<T>(workspace, rows, L).noalias() = dY * W.transpose();
+            col2im_add(s, workspace, m0, m0 + rows, dx);
         }
     }
 }

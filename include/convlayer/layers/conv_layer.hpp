@@ -1,13 +1,16 @@
 // ConvLayer<T>: K filters of Fh x Fw x D1, each shared across its output depth slice.
 #pragma once
 
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "convlayer/core/aligned_buffer.hpp"
 #include "convlayer/core/conv_shape.hpp"
+#include "convlayer/kernels/direct_conv.hpp"
+#include "convlayer/kernels/gemm1x1.hpp"
 #include "convlayer/kernels/im2col_conv.hpp"
+#include "convlayer/layers/conv_algorithm.hpp"
+#include "convlayer/layers/filter_bank.hpp"
 #include "convlayer/layers/layer.hpp"
 
 namespace convlayer {
@@ -20,8 +23,10 @@ namespace convlayer {
 /// Parameters: Fh*Fw*D1*K weights + K biases. Weights and biases start at zero; set them or use
 /// an initialiser.
 ///
-/// Forward runs im2col + one Eigen GEMM per block of output positions; the patch block lives in
-/// a workspace the layer owns and reuses, bounded by workspace_budget_bytes().
+/// The algorithm is chosen per input shape (set_algorithm() forces one): a 1x1 kernel with
+/// stride 1 and no padding is one GEMM on the input (gemm1x1); everything else runs im2col + one
+/// Eigen GEMM per block of output positions, with the patch block in a workspace the layer owns
+/// and reuses, bounded by workspace_budget_bytes().
 template <typename T>
 class ConvLayer : public Layer<T> {
 public:
@@ -29,17 +34,7 @@ public:
     static constexpr index_t kDefaultWorkspaceBudget = index_t{2} << 20;
 
     /// Throws std::invalid_argument for a non-positive D1, K, F, S or dilation, or negative P.
-    explicit ConvLayer(const ConvParams& params) : params_(params) {
-        params_.validate("ConvLayer");
-        weights_.resize(params_.weight_count());
-        weight_grad_.resize(params_.weight_count());
-        bias_.resize(params_.filters);
-        bias_grad_.resize(params_.filters);
-        weights().setZero();
-        weight_gradient().setZero();
-        bias().setZero();
-        bias_gradient().setZero();
-    }
+    explicit ConvLayer(const ConvParams& params) : params_(validated(params, "ConvLayer")), bank_(params_, 1, {}) {}
     /// D1 -> K with an F x F kernel, stride S, zero-padding P.
     ConvLayer(index_t in_depth, index_t filters, HW kernel, HW stride = 1, HW pad = 0)
         : ConvLayer(ConvParams(in_depth, filters, kernel, stride, pad)) {}
@@ -47,48 +42,40 @@ public:
     const ConvParams& params() const { return params_; }
 
     /// The resolved problem for an input shape (throws std::invalid_argument if it is invalid).
-    ConvShape conv_shape(const Shape& input) const { return resolve(params_, input, "ConvLayer"); }
+    ConvShape conv_shape(const Shape& input) const { return resolve(params_, input, this->name().c_str()); }
     Shape output_shape(const Shape& input) const override { return conv_shape(input).output(); }
 
     /// (Fh*Fw*D1) x K, column k = filter k in OHWI order.
-    MatrixMap<T> weights() { return MatrixMap<T>(weights_.data(), params_.filter_size(), params_.filters); }
-    ConstMatrixMap<T> weights() const {
-        return ConstMatrixMap<T>(weights_.data(), params_.filter_size(), params_.filters);
-    }
-    VectorMap<T> bias() { return VectorMap<T>(bias_.data(), params_.filters); }
-    ConstVectorMap<T> bias() const { return ConstVectorMap<T>(bias_.data(), params_.filters); }
-    MatrixMap<T> weight_gradient() {
-        return MatrixMap<T>(weight_grad_.data(), params_.filter_size(), params_.filters);
-    }
-    VectorMap<T> bias_gradient() { return VectorMap<T>(bias_grad_.data(), params_.filters); }
+    MatrixMap<T> weights() { return bank_.weights(); }
+    ConstMatrixMap<T> weights() const { return bank_.weights(); }
+    VectorMap<T> bias() { return bank_.bias(); }
+    ConstVectorMap<T> bias() const { return bank_.bias(); }
+    MatrixMap<T> weight_gradient() { return bank_.weight_gradient(); }
+    VectorMap<T> bias_gradient() { return bank_.bias_gradient(); }
     /// Weight of filter k at kernel tap (ky, kx), input depth d.
     T& weight(index_t k, index_t ky, index_t kx, index_t d) {
-        return weights_[((k * params_.kernel.h + ky) * params_.kernel.w + kx) * params_.in_depth + d];
+        return bank_.weights()((ky * params_.kernel.w + kx) * params_.in_depth + d, k);
     }
 
-    std::vector<Parameter<T>> parameters() override {
-        const auto& p = params_;
-        return {{"weights", {p.filters, p.kernel.h, p.kernel.w, p.in_depth}, weights_.data(),
-                 weight_grad_.data(), weights_.size()},
-                {"bias", {p.filters}, bias_.data(), bias_grad_.data(), bias_.size()}};
-    }
+    std::vector<Parameter<T>> parameters() override { return bank_.parameters(); }
     /// Fh*Fw*D1*K + K.
-    index_t parameter_count() const override { return params_.weight_count() + params_.filters; }
+    index_t parameter_count() const override { return bank_.parameter_count(); }
     std::string name() const override { return "ConvLayer"; }
-    std::string describe() const override {
-        const auto& p = params_;
-        std::ostringstream os;
-        os << "ConvLayer " << p.filters << " filters " << p.kernel.h << "x" << p.kernel.w << "x"
-           << p.in_depth << ", stride " << p.stride.h << "x" << p.stride.w << ", pad " << p.pad.h
-           << "x" << p.pad.w;
-        if (p.dilation != HW(1)) os << ", dilation " << p.dilation.h << "x" << p.dilation.w;
-        if (p.fit != FitPolicy::exact) os << ", fit " << to_string(p.fit);
-        return os.str();
+    std::string describe() const override { return describe_conv(name(), params_); }
+
+    /// Forces an algorithm (ConvAlgorithm::automatic restores the choice). A forced algorithm
+    /// that cannot run an input shape makes forward/backward throw std::invalid_argument.
+    void set_algorithm(ConvAlgorithm a) {
+        requested_ = a;
+        cached_input_ = Shape{};
     }
+    ConvAlgorithm requested_algorithm() const { return requested_; }
+    /// The algorithm that ran for the last input shape.
+    ConvAlgorithm algorithm() const { return algorithm_; }
 
     /// Upper bound on the im2col workspace; a block holds at least one patch row regardless.
     void set_workspace_budget_bytes(index_t bytes) {
-        if (bytes < 1) throw std::invalid_argument("ConvLayer: workspace budget must be positive");
+        if (bytes < 1) throw std::invalid_argument(this->name() + ": workspace budget must be positive");
         budget_ = bytes;
         cached_input_ = Shape{};
     }
@@ -97,32 +84,64 @@ public:
     index_t workspace_bytes() const { return workspace_.size() * static_cast<index_t>(sizeof(T)); }
 
 protected:
+    static const ConvParams& validated(const ConvParams& p, const char* who) {
+        p.validate(who);
+        return p;
+    }
+
     void do_forward(const Volume<T>& x, Volume<T>& y) override {
         prepare(x.shape());
-        kernels::im2col_conv_forward(shape_, x.data(), weights_.data(), bias_.data(), y.data(),
-                                     workspace_.data(), block_rows_);
+        const T* w = bank_.weight_data();
+        const T* b = bank_.bias_data();
+        switch (algorithm_) {
+            case ConvAlgorithm::gemm1x1: kernels::gemm1x1_forward(shape_, x.data(), w, b, y.data(), block_rows_); break;
+            case ConvAlgorithm::direct: kernels::direct_conv_forward(shape_, x.data(), w, b, y.data()); break;
+            default:
+                kernels::im2col_conv_forward(shape_, x.data(), w, b, y.data(), workspace_.data(), block_rows_);
+        }
     }
     void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
         prepare(x.shape());
-        kernels::im2col_conv_backward(shape_, x.data(), dy.data(), weights_.data(),
-                                      dx ? dx->data() : nullptr, weight_grad_.data(),
-                                      bias_grad_.data(), workspace_.data(), block_rows_);
+        const T* w = bank_.weight_data();
+        T* dx_data = dx ? dx->data() : nullptr;
+        T* dw = bank_.weight_grad_data();
+        T* db = bank_.bias_grad_data();
+        switch (algorithm_) {
+            case ConvAlgorithm::gemm1x1:
+                kernels::gemm1x1_backward(shape_, x.data(), dy.data(), w, dx_data, dw, db, block_rows_);
+                break;
+            case ConvAlgorithm::direct:
+                if (dx_data) kernels::direct_conv_backward_data(shape_, dy.data(), w, dx_data);
+                kernels::direct_conv_backward_weights(shape_, x.data(), dy.data(), dw, db);
+                break;
+            default:
+                kernels::im2col_conv_backward(shape_, x.data(), dy.data(), w, dx_data, dw, db, workspace_.data(),
+                                              block_rows_);
+        }
     }
 
 private:
-    // Resolves geometry and sizes the workspace once per input shape.
+    // Resolves geometry and algorithm and sizes the workspace once per input shape.
     void prepare(const Shape& input) {
         if (input == cached_input_) return;
         shape_ = conv_shape(input);
-        block_rows_ = kernels::im2col_block_rows(shape_, budget_, sizeof(T));
-        workspace_.resize(kernels::im2col_workspace_elements(shape_, block_rows_));
+        algorithm_ = select_algorithm(requested_, shape_);
+        index_t elements = 0;
+        if (algorithm_ == ConvAlgorithm::gemm1x1) block_rows_ = kernels::gemm1x1_block_rows(shape_, budget_, sizeof(T));
+        if (algorithm_ == ConvAlgorithm::im2col) {
+            block_rows_ = kernels::im2col_block_rows(shape_, budget_, sizeof(T));
+            elements = kernels::im2col_workspace_elements(shape_, block_rows_);
+        }
+        workspace_.resize(elements);
         cached_input_ = input;
     }
 
     ConvParams params_;
-    AlignedBuffer<T> weights_, weight_grad_, bias_, bias_grad_;
+    FilterBank<T> bank_;
     AlignedBuffer<T> workspace_;
     index_t budget_ = kDefaultWorkspaceBudget;
+    ConvAlgorithm requested_ = ConvAlgorithm::automatic;
+    ConvAlgorithm algorithm_ = ConvAlgorithm::automatic;
     Shape cached_input_{};
     ConvShape shape_{};
     index_t block_rows_ = 1;

@@ -1,0 +1,12 @@
+#include <convlayer/convlayer.hpp>
+#include <iostream>
+
+int main() {
+    using namespace convlayer;
+    ConvParams p(3, 96, 11, 4, 0);                                // D1, K, F, S, P: AlexNet conv1
+    auto shared = make_conv_layer<float>(p);                      // ConvLayer
+    auto unshared = make_conv_layer<float>(p, Sharing::per_position, HW(227, 227));
+    auto reduce = make_conv_layer<float>(ConvParams(256, 64, 1)); // Conv1x1Layer (F=1, S=1, P=0)
+    for (const auto* layer : {shared.get(), unshared.get(), reduce.get()})
+        std::cout << layer->describe() << ": " << layer->parameter_count() << " parameters\n";
+}

@@ -1,0 +1,93 @@
+// FilterBank<T>: the weights, biases and their gradients of a conv-like layer, in one place.
+//
+// A bank holds `sets` independent sets of K filters (1 set when parameters are shared across
+// positions, H2*W2 sets for a locally connected layer). Set s is a (Fh*Fw*D1) x K column-major
+// matrix (OHWI: filter k contiguous, taps in (ky, kx, d) order) followed in memory by set s+1;
+// its K biases likewise.
+#pragma once
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "convlayer/core/aligned_buffer.hpp"
+#include "convlayer/core/conv_shape.hpp"
+#include "convlayer/core/eigen_types.hpp"
+#include "convlayer/layers/layer.hpp"
+
+namespace convlayer {
+
+template <typename T>
+class FilterBank {
+public:
+    /// Parameters of `sets` sets of K filters of p.filter_size() weights + K biases each.
+    static index_t parameter_count(const ConvParams& p, index_t sets) {
+        return checked_mul(sets, checked_add(p.weight_count(), p.filters, "parameter count"), "parameter count");
+    }
+
+    /// Zero-initialised bank. `set_dims` prefixes the logical dims reported by parameters()
+    /// (e.g. {H2, W2} for per-position sets, {} for a shared set).
+    FilterBank(const ConvParams& p, index_t sets, std::vector<index_t> set_dims)
+        : params_(p), filter_size_(p.filter_size()), filters_(p.filters), sets_(sets),
+          set_dims_(std::move(set_dims)) {
+        const index_t w = checked_mul(sets, p.weight_count(), "weight count");
+        const index_t b = checked_mul(sets, p.filters, "bias count");
+        for (auto* buf : {&weights_, &weight_grad_}) buf->resize(w);
+        for (auto* buf : {&bias_, &bias_grad_}) buf->resize(b);
+        for (auto* buf : {&weights_, &weight_grad_, &bias_, &bias_grad_})
+            std::fill(buf->data(), buf->data() + buf->size(), T(0));
+    }
+
+    index_t sets() const { return sets_; }
+    index_t filters() const { return filters_; }
+    index_t filter_size() const { return filter_size_; }
+
+    /// Set `set` as the (Fh*Fw*D1) x K matrix, one column per filter.
+    MatrixMap<T> weights(index_t set = 0) { return MatrixMap<T>(weight_data() + set_offset(set), filter_size_, filters_); }
+    ConstMatrixMap<T> weights(index_t set = 0) const {
+        return ConstMatrixMap<T>(weight_data() + set_offset(set), filter_size_, filters_);
+    }
+    VectorMap<T> bias(index_t set = 0) { return VectorMap<T>(bias_data() + set * filters_, filters_); }
+    ConstVectorMap<T> bias(index_t set = 0) const { return ConstVectorMap<T>(bias_data() + set * filters_, filters_); }
+    MatrixMap<T> weight_gradient(index_t set = 0) {
+        return MatrixMap<T>(weight_grad_.data() + set_offset(set), filter_size_, filters_);
+    }
+    VectorMap<T> bias_gradient(index_t set = 0) { return VectorMap<T>(bias_grad_.data() + set * filters_, filters_); }
+
+    T* weight_data() { return weights_.data(); }
+    const T* weight_data() const { return weights_.data(); }
+    T* bias_data() { return bias_.data(); }
+    const T* bias_data() const { return bias_.data(); }
+    T* weight_grad_data() { return weight_grad_.data(); }
+    T* bias_grad_data() { return bias_grad_.data(); }
+
+    /// "weights" with dims set_dims + {K, Fh, Fw, D1}, then "bias" with set_dims + {K}.
+    std::vector<Parameter<T>> parameters() {
+        std::vector<index_t> wd = set_dims_, bd = set_dims_;
+        wd.insert(wd.end(), {filters_, params_.kernel.h, params_.kernel.w, params_.in_depth});
+        bd.push_back(filters_);
+        return {{"weights", wd, weights_.data(), weight_grad_.data(), weights_.size()},
+                {"bias", bd, bias_.data(), bias_grad_.data(), bias_.size()}};
+    }
+    index_t parameter_count() const { return weights_.size() + bias_.size(); }
+
+private:
+    index_t set_offset(index_t set) const { return set * filter_size_ * filters_; }
+
+    ConvParams params_;
+    index_t filter_size_, filters_, sets_;
+    std::vector<index_t> set_dims_;
+    AlignedBuffer<T> weights_, weight_grad_, bias_, bias_grad_;
+};
+
+/// One line for a network summary: "<name> 96 filters 11x11x3, stride 4x4, pad 0x0[, ...]".
+inline std::string describe_conv(const std::string& name, const ConvParams& p) {
+    std::ostringstream os;
+    os << name << " " << p.filters << " filters " << p.kernel.h << "x" << p.kernel.w << "x" << p.in_depth
+       << ", stride " << p.stride.h << "x" << p.stride.w << ", pad " << p.pad.h << "x" << p.pad.w;
+    if (p.dilation != HW(1)) os << ", dilation " << p.dilation.h << "x" << p.dilation.w;
+    if (p.fit != FitPolicy::exact) os << ", fit " << to_string(p.fit);
+    return os.str();
+}
+
+}  // namespace convlayer
