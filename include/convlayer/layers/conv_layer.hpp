@@ -94,7 +94,9 @@ protected:
         const T* w = bank_.weight_data();
         const T* b = bank_.bias_data();
         switch (algorithm_) {
-            case ConvAlgorithm::gemm1x1: kernels::gemm1x1_forward(shape_, x.data(), w, b, y.data(), block_rows_); break;
+            case ConvAlgorithm::gemm1x1: kernels::gemm1x1_forward(shape_, x.data(), w, b, y.data(),
+                                         kernels::gemm1x1_block_rows(shape_, budget_, sizeof(T), kernels::Pass::forward));
+                break;
             case ConvAlgorithm::direct: kernels::direct_conv_forward(shape_, x.data(), w, b, y.data()); break;
             default:
                 kernels::im2col_conv_forward(shape_, x.data(), w, b, y.data(), workspace_.data(), block_rows_);
@@ -108,7 +110,8 @@ protected:
         T* db = bank_.bias_grad_data();
         switch (algorithm_) {
             case ConvAlgorithm::gemm1x1:
-                kernels::gemm1x1_backward(shape_, x.data(), dy.data(), w, dx_data, dw, db, block_rows_);
+                kernels::gemm1x1_backward(shape_, x.data(), dy.data(), w, dx_data, dw, db,
+                                          kernels::gemm1x1_block_rows(shape_, budget_, sizeof(T), kernels::Pass::backward));
                 break;
             case ConvAlgorithm::direct:
                 if (dx_data) kernels::direct_conv_backward_data(shape_, dy.data(), w, dx_data);
@@ -127,7 +130,6 @@ private:
         shape_ = conv_shape(input);
         algorithm_ = select_algorithm(requested_, shape_);
         index_t elements = 0;
-        if (algorithm_ == ConvAlgorithm::gemm1x1) block_rows_ = kernels::gemm1x1_block_rows(shape_, budget_, sizeof(T));
         if (algorithm_ == ConvAlgorithm::im2col) {
             block_rows_ = kernels::im2col_block_rows(shape_, budget_, sizeof(T));
             elements = kernels::im2col_workspace_elements(shape_, block_rows_);
