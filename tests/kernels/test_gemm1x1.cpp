@@ -28,10 +28,11 @@ TEST(Gemm1x1, MatchesTheReferenceExactly) {
         support::fill_small_integers(w.data(), s.d1 * s.k, seed + 2);
         support::fill_small_integers(b.data(), s.k, seed + 3);
         const index_t block = uni(s.output_positions());
-        gemm1x1_forward(s, x.data(), w.data(), b.data(), y.data(), block);
+        const int threads = static_cast<int>(seed % 3) + 1;
+        gemm1x1_forward(s, x.data(), w.data(), b.data(), y.data(), block, threads);
         direct_conv_forward(s, x.data(), w.data(), b.data(), y_ref.data());
-        ASSERT_TRUE(all_near(y.data(), y_ref.data(), s.output(), 0.0)) << s.to_string() << " block " << block;
-        gemm1x1_backward(s, x.data(), dy.data(), w.data(), dx.data(), dw.data(), db.data(), block);
+        ASSERT_TRUE(all_near(y.data(), y_ref.data(), s.output(), 0.0)) << s.to_string() << " block " << block << " threads " << threads;
+        gemm1x1_backward(s, x.data(), dy.data(), w.data(), dx.data(), dw.data(), db.data(), block, threads);
         direct_conv_backward_data(s, dy.data(), w.data(), dx_ref.data());
         direct_conv_backward_weights(s, x.data(), dy.data(), dw_ref.data(), db_ref.data());
         ASSERT_TRUE(all_near(dx.data(), dx_ref.data(), in, 0.0)) << s.to_string();

@@ -22,7 +22,7 @@ enum class Data { small_integers, uniform_reals };
 // Runs one problem through both kernels and compares every output. With small integers every
 // sum is exact in float, so the tolerance is 0; with reals it scales with the reduction length.
 template <typename T>
-void compare_with_reference(const support::ConvProblem& p, Data data, index_t block_rows) {
+void compare_with_reference(const support::ConvProblem& p, Data data, index_t block_rows, int threads = 1) {
     const ConvShape& s = p.shape;
     const index_t L = s.patch_length(), M = s.output_positions();
     Volume<T> x(s.input()), dy(s.output());
@@ -43,18 +43,19 @@ void compare_with_reference(const support::ConvProblem& p, Data data, index_t bl
     const double tol_dx = exact ? 0.0 : support::reduction_tolerance<T>(s.k * s.y.kernel * s.x.kernel);
     const double tol_dw = exact ? 0.0 : support::reduction_tolerance<T>(M);
 
-    std::vector<T> ws(static_cast<std::size_t>(im2col_workspace_elements(s, block_rows)));
-    const std::string where = p.to_string() + " block_rows=" + std::to_string(block_rows);
+    std::vector<T> ws(static_cast<std::size_t>(im2col_workspace_elements(s, block_rows, threads)));
+    const std::string where = p.to_string() + " block_rows=" + std::to_string(block_rows) + " threads=" + std::to_string(threads);
 
     Volume<T> y(s.output()), y_ref(s.output());
-    im2col_conv_forward(s, x.data(), w.data(), b.data(), y.data(), ws.data(), block_rows);
+    im2col_conv_forward(s, x.data(), w.data(), b.data(), y.data(), ws.data(), block_rows, threads);
     direct_conv_forward(s, x.data(), w.data(), b.data(), y_ref.data());
     EXPECT_TRUE(all_near(y.data(), y_ref.data(), s.output(), tol_fwd)) << "forward " << where;
 
     Volume<T> dx(s.input()), dx_ref(s.input());
     dx.fill(T(123));  // must be overwritten
     std::vector<T> dw(w.size(), T(77)), db(b.size(), T(77)), dw_ref(w.size()), db_ref(b.size());
-    im2col_conv_backward(s, x.data(), dy.data(), w.data(), dx.data(), dw.data(), db.data(), ws.data(), block_rows);
+    im2col_conv_backward(s, x.data(), dy.data(), w.data(), dx.data(), dw.data(), db.data(), ws.data(), block_rows,
+                         threads);
     direct_conv_backward_data(s, dy.data(), w.data(), dx_ref.data());
     direct_conv_backward_weights(s, x.data(), dy.data(), dw_ref.data(), db_ref.data());
     EXPECT_TRUE(all_near(dx.data(), dx_ref.data(), s.input(), tol_dx)) << "dX " << where;
@@ -65,11 +66,11 @@ void compare_with_reference(const support::ConvProblem& p, Data data, index_t bl
     // Each output can be skipped: dx only, weights only.
     std::vector<T> dw_only(w.size());
     im2col_conv_backward(s, x.data(), dy.data(), w.data(), static_cast<T*>(nullptr), dw_only.data(),
-                         static_cast<T*>(nullptr), ws.data(), block_rows);
+                         static_cast<T*>(nullptr), ws.data(), block_rows, threads);
     EXPECT_TRUE(all_near(dw_only.data(), dw_ref.data(), wdims, tol_dw, "k,ky,kx,d")) << "dW only " << where;
     Volume<T> dx_only(s.input());
     im2col_conv_backward(s, x.data(), dy.data(), w.data(), dx_only.data(), static_cast<T*>(nullptr),
-                         static_cast<T*>(nullptr), ws.data(), block_rows);
+                         static_cast<T*>(nullptr), ws.data(), block_rows, threads);
     EXPECT_TRUE(all_near(dx_only.data(), dx_ref.data(), s.input(), tol_dx)) << "dX only " << where;
 }
 
@@ -78,11 +79,14 @@ void sweep(Data data, int problems, std::uint64_t first_seed) {
     for (int i = 0; i < problems; ++i) {
         const std::uint64_t seed = first_seed + static_cast<std::uint64_t>(i);
         const auto p = support::draw_problem(seed);
-        // Block sizes from a single row to the whole batch.
+        // Block sizes from a single row to the whole batch, on 1 to 3 threads; with threads,
+        // blocks below the two-colour minimum must fall back to a serial dX.
         std::mt19937_64 gen(seed);
         const index_t M = p.shape.output_positions();
-        const index_t block = std::uniform_int_distribution<index_t>(1, M)(gen);
-        compare_with_reference<T>(p, data, block);
+        const int threads = static_cast<int>(seed % 3) + 1;
+        const index_t block = seed % 2 == 0 ? im2col_block_rows(p.shape, 1, sizeof(T), threads)  // the minimum
+                                            : std::uniform_int_distribution<index_t>(1, M)(gen);
+        compare_with_reference<T>(p, data, block, threads);
         if (::testing::Test::HasFailure()) return;  // report the first failing problem only
     }
 }

@@ -173,7 +173,7 @@ TEST(ConvLayer, WorkspaceIsBoundedAndReusedWithoutAllocation) {
     layer.forward(x, y);
     layer.backward(x, dy, &dx);
     EXPECT_GT(layer.workspace_bytes(), 0);
-    EXPECT_LE(layer.workspace_bytes(), layer.workspace_budget_bytes());
+    EXPECT_LE(layer.workspace_bytes(), layer.workspace_budget_bytes() * num_threads());
     support::AllocationCounter counter;
     for (int i = 0; i < 3; ++i) {
         layer.forward(x, y);
@@ -227,4 +227,30 @@ TYPED_TEST(ConvLayerEveryAlgorithm, MatchesTheReference) {
             EXPECT_EQ(layer.requested_algorithm(), a);
         }
     }
+}
+
+// The same layer gives identical results on 1 and 2 threads (exact with small integers).
+TEST(ConvLayerThreads, OneAndTwoThreadsAgree) {
+    const int saved = num_threads();
+    for (const ConvParams& p : {ConvParams(16, 24, 3, 1, 1), ConvParams(8, 16, 5, 2, 2), ConvParams(32, 16, 1),
+                                ConvParams(8, 8, 3, 1, 1).with_dilation(2)}) {
+        Volume<float> x(3, 23, 19, p.in_depth), y1, y2, dx1, dx2;
+        support::fill_small_integers(x, 1);
+        ConvLayer<float> layer(p);
+        support::fill_small_integers(layer.weights().data(), layer.weights().size(), 2);
+        Volume<float> dy(layer.output_shape(x.shape()));
+        support::fill_small_integers(dy, 3);
+        set_num_threads(1);
+        layer.forward(x, y1);
+        layer.backward(x, dy, &dx1);
+        const Matrix<float> dw1 = layer.weight_gradient();
+        set_num_threads(2);
+        layer.forward(x, y2);
+        layer.backward(x, dy, &dx2);
+        EXPECT_EQ(y1.flat(), y2.flat()) << layer.describe();
+        EXPECT_EQ(dx1.flat(), dx2.flat()) << layer.describe();
+        EXPECT_EQ(dw1, Matrix<float>(layer.weight_gradient())) << layer.describe();
+    }
+    set_num_threads(saved);
+    EXPECT_THROW(set_num_threads(0), std::invalid_argument);
 }

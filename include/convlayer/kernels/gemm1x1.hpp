@@ -15,6 +15,7 @@
 
 #include "convlayer/core/conv_shape.hpp"
 #include "convlayer/core/eigen_types.hpp"
+#include "convlayer/core/threading.hpp"
 
 namespace convlayer::kernels {
 
@@ -29,30 +30,43 @@ inline index_t gemm1x1_block_rows(const ConvShape& s, index_t budget_bytes, inde
 }
 
 template <typename T>
-void gemm1x1_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, index_t block_rows) {
+void gemm1x1_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, index_t block_rows,
+                     int threads = 1) {
     const index_t M = s.output_positions();
-    const ConstMatrixMap<T> W(w, s.d1, s.k);
-    for (index_t m0 = 0; m0 < M; m0 += block_rows) {
-        const index_t rows = std::min(block_rows, M - m0);
+    const index_t blocks = (M + block_rows - 1) / block_rows;
+    parallel_for(blocks, threads, [&](index_t blk, int) {
+        const index_t m0 = blk * block_rows, rows = std::min(block_rows, M - m0);
         RowMatrixMap<T> Y(y + m0 * s.k, rows, s.k);
-        Y.noalias() = ConstRowMatrixMap<T>(x + m0 * s.d1, rows, s.d1) * W;
+        Y.noalias() = ConstRowMatrixMap<T>(x + m0 * s.d1, rows, s.d1) * ConstMatrixMap<T>(w, s.d1, s.k);
         if (b) Y.rowwise() += ConstVectorMap<T>(b, s.k).transpose();
-    }
+    });
 }
 
-/// dx (may be null), dw, db (may be null) are overwritten.
+/// dx (may be null), dw, db (may be null) are overwritten. The threads take one block of
+/// threads*block_rows rows at a time: dW split by input depth, dX by rows.
 template <typename T>
 void gemm1x1_backward(const ConvShape& s, const T* x, const T* dy, const T* w, T* dx, T* dw, T* db,
-                      index_t block_rows) {
-    const index_t M = s.output_positions();
-    const ConstMatrixMap<T> W(w, s.d1, s.k);
+                      index_t block_rows, int threads = 1) {
+    const index_t M = s.output_positions(), shared_rows = block_rows * threads;
     if (db) VectorMap<T>(db, s.k).noalias() = ConstRowMatrixMap<T>(dy, M, s.k).colwise().sum().transpose();
     if (dw) MatrixMap<T>(dw, s.d1, s.k).setZero();
-    for (index_t m0 = 0; m0 < M; m0 += block_rows) {
-        const index_t rows = std::min(block_rows, M - m0);
+    using Cols = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+    using DwRows = Eigen::Map<Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+    for (index_t m0 = 0; m0 < M; m0 += shared_rows) {
+        const index_t rows = std::min(shared_rows, M - m0);
         const ConstRowMatrixMap<T> dY(dy + m0 * s.k, rows, s.k);
-        if (dw) MatrixMap<T>(dw, s.d1, s.k).noalias() += ConstRowMatrixMap<T>(x + m0 * s.d1, rows, s.d1).transpose() * dY;
-        if (dx) RowMatrixMap<T>(dx + m0 * s.d1, rows, s.d1).noalias() = dY * W.transpose();
+        parallel_for(threads, threads, [&](index_t part, int) {
+            if (dw) {
+                const index_t d0 = s.d1 * part / threads, d1 = s.d1 * (part + 1) / threads;
+                DwRows(dw + d0, d1 - d0, s.k, Eigen::OuterStride<>(s.d1)).noalias() +=
+                    Cols(x + m0 * s.d1 + d0, rows, d1 - d0, Eigen::OuterStride<>(s.d1)).transpose() * dY;
+            }
+            if (dx) {
+                const index_t r0 = rows * part / threads, r1 = rows * (part + 1) / threads;
+                RowMatrixMap<T>(dx + (m0 + r0) * s.d1, r1 - r0, s.d1).noalias() =
+                    dY.middleRows(r0, r1 - r0) * ConstMatrixMap<T>(w, s.d1, s.k).transpose();
+            }
+        });
     }
 }
 

@@ -6,6 +6,7 @@
 
 #include "convlayer/core/aligned_buffer.hpp"
 #include "convlayer/core/conv_shape.hpp"
+#include "convlayer/core/threading.hpp"
 #include "convlayer/kernels/direct_conv.hpp"
 #include "convlayer/kernels/gemm1x1.hpp"
 #include "convlayer/kernels/im2col_conv.hpp"
@@ -25,8 +26,9 @@ namespace convlayer {
 ///
 /// The algorithm is chosen per input shape (set_algorithm() forces one): a 1x1 kernel with
 /// stride 1 and no padding is one GEMM on the input (gemm1x1); everything else runs im2col + one
-/// Eigen GEMM per block of output positions, with the patch block in a workspace the layer owns
-/// and reuses, bounded by workspace_budget_bytes().
+/// Eigen GEMM per block of output positions, with the patch blocks in a workspace the layer owns
+/// and reuses, bounded by workspace_budget_bytes() per thread. Calls run on num_threads()
+/// threads (see core/threading.hpp).
 template <typename T>
 class ConvLayer : public Layer<T> {
 public:
@@ -73,14 +75,15 @@ public:
     /// The algorithm that ran for the last input shape.
     ConvAlgorithm algorithm() const { return algorithm_; }
 
-    /// Upper bound on the im2col workspace; a block holds at least one patch row regardless.
+    /// Upper bound on the im2col workspace per thread; a block holds at least one patch row (and,
+    /// with several threads, ceil(F_eff/S) output rows) regardless.
     void set_workspace_budget_bytes(index_t bytes) {
         if (bytes < 1) throw std::invalid_argument(this->name() + ": workspace budget must be positive");
         budget_ = bytes;
         cached_input_ = Shape{};
     }
     index_t workspace_budget_bytes() const { return budget_; }
-    /// Bytes of workspace held for the last input shape.
+    /// Bytes of workspace held for the last input shape (all threads).
     index_t workspace_bytes() const { return workspace_.size() * static_cast<index_t>(sizeof(T)); }
 
 protected:
@@ -99,7 +102,7 @@ protected:
                 break;
             case ConvAlgorithm::direct: kernels::direct_conv_forward(shape_, x.data(), w, b, y.data()); break;
             default:
-                kernels::im2col_conv_forward(shape_, x.data(), w, b, y.data(), workspace_.data(), block_rows_);
+                kernels::im2col_conv_forward(shape_, x.data(), w, b, y.data(), workspace_.data(), block_rows_, threads_);
         }
     }
     void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
@@ -111,7 +114,8 @@ protected:
         switch (algorithm_) {
             case ConvAlgorithm::gemm1x1:
                 kernels::gemm1x1_backward(shape_, x.data(), dy.data(), w, dx_data, dw, db,
-                                          kernels::gemm1x1_block_rows(shape_, budget_, sizeof(T), kernels::Pass::backward));
+                                          kernels::gemm1x1_block_rows(shape_, budget_, sizeof(T), kernels::Pass::backward),
+                                          threads_);
                 break;
             case ConvAlgorithm::direct:
                 if (dx_data) kernels::direct_conv_backward_data(shape_, dy.data(), w, dx_data);
@@ -119,20 +123,24 @@ protected:
                 break;
             default:
                 kernels::im2col_conv_backward(shape_, x.data(), dy.data(), w, dx_data, dw, db, workspace_.data(),
-                                              block_rows_);
+                                              block_rows_, threads_);
         }
     }
 
 private:
-    // Resolves geometry and algorithm and sizes the workspace once per input shape.
+    // Resolves geometry and algorithm and sizes the workspace once per input shape and thread
+    // count.
     void prepare(const Shape& input) {
-        if (input == cached_input_) return;
+        if (input == cached_input_ && requested_threads_ == num_threads()) return;
+        requested_threads_ = num_threads();
         shape_ = conv_shape(input);
+        // Below ~1 MFLOP per thread, forking costs more than it saves.
+        threads_ = shape_.flops() < 1e6 * requested_threads_ ? 1 : requested_threads_;
         algorithm_ = select_algorithm(requested_, shape_);
         index_t elements = 0;
         if (algorithm_ == ConvAlgorithm::im2col) {
-            block_rows_ = kernels::im2col_block_rows(shape_, budget_, sizeof(T));
-            elements = kernels::im2col_workspace_elements(shape_, block_rows_);
+            block_rows_ = kernels::im2col_block_rows(shape_, budget_, sizeof(T), threads_);
+            elements = kernels::im2col_workspace_elements(shape_, block_rows_, threads_);
         }
         workspace_.resize(elements);
         cached_input_ = input;
@@ -147,6 +155,8 @@ private:
     Shape cached_input_{};
     ConvShape shape_{};
     index_t block_rows_ = 1;
+    int requested_threads_ = 0;
+    int threads_ = 1;
 };
 
 }  // namespace convlayer
