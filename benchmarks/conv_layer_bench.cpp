@@ -1,63 +1,127 @@
-// ConvLayer forward and backward on the named suite, batch 1 and 8, in GFLOP/s.
-// FLOPs per pass = 2*N*H2*W2*K*F*F*D1 (backward counts dX and dW: twice that).
+// ConvLayer on the named suite, forward, backward-data and backward-weights, batch 1 and 8, on
+// 1 and 2 threads, in GFLOP/s; and, when oneDNN is installed, oneDNN on the same problems in
+// the same run, after checking that both compute the same thing.
+// FLOPs per pass = 2*N*H2*W2*K*F*F*D1, the same count for every pass and algorithm.
 #include <benchmark/benchmark.h>
 
 #include <convlayer/convlayer.hpp>
 
+#include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <string>
 
 #include "conv_suite.hpp"
+#ifdef CONVLAYER_HAVE_ONEDNN
+#include "onednn_conv.hpp"
+#endif
 
 using namespace convlayer;
+using namespace convlayer::bench;
 
 namespace {
 
-enum Pass { kForward = 0, kBackward = 1 };
+// One configuration with random weights, input and output gradient (fixed seeds).
+struct Problem {
+    ConvLayer<float> layer;
+    ConvShape s;
+    Volume<float> x, y, dy, dx;
 
+    Problem(const NamedConv& cfg, index_t n) : layer(cfg.params()), s(layer.conv_shape(cfg.input(n))) {
+        layer.weights() = Matrix<float>::Random(layer.weights().rows(), layer.weights().cols());
+        layer.bias() = Vector<float>::Random(layer.bias().size());
+        x.resize(s.input());
+        x.fill_random(1);
+        dy.resize(s.output());
+        dy.fill_random(2);
+    }
+    void run(int pass) {
+        if (pass == kForward) layer.forward(x, y);
+        else if (pass == kBackwardData) layer.backward_data(x.shape(), dy, dx);
+        else layer.backward_weights(x, dy);
+    }
+    // The result of the last run() as (pointer, count).
+    std::pair<const float*, index_t> result(int pass) {
+        if (pass == kForward) return {y.data(), y.size()};
+        if (pass == kBackwardData) return {dx.data(), dx.size()};
+        return {layer.weight_gradient().data(), layer.weight_gradient().size()};
+    }
+};
+
+void report(benchmark::State& state, const NamedConv& cfg, const ConvShape& s, int pass, const char* who) {
+    state.counters["GFLOPS"] = benchmark::Counter(s.flops() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    state.SetLabel(std::string(who) + " " + cfg.name + " " + pass_name(pass) + " " + s.to_string());
+}
+
+void BM_convlayer(benchmark::State& state) {
+    const NamedConv& cfg = kSuite[static_cast<std::size_t>(state.range(0))];
+    const int pass = static_cast<int>(state.range(2));
+    set_num_threads(static_cast<int>(state.range(3)));
+    Problem p(cfg, state.range(1));
+    p.run(pass);  // warm-up: sizes the workspace
+    for (auto _ : state) {
+        p.run(pass);
+        benchmark::ClobberMemory();
+    }
+    report(state, cfg, p.s, pass, "convlayer");
+    state.counters["workspace_bytes"] = static_cast<double>(p.layer.workspace_bytes());
+}
+
+#ifdef CONVLAYER_HAVE_ONEDNN
+void BM_onednn(benchmark::State& state) {
+    const NamedConv& cfg = kSuite[static_cast<std::size_t>(state.range(0))];
+    const int pass = static_cast<int>(state.range(2));
+    const int threads = static_cast<int>(state.range(3));
+    set_num_threads(threads);
+    omp_set_num_threads(threads);
+    Problem p(cfg, state.range(1));
+    OneDnnConv d(p.s, p.layer.weights().data(), p.layer.bias().data());
+    std::copy(p.x.data(), p.x.data() + p.x.size(), d.src());
+    std::copy(p.dy.data(), p.dy.data() + p.dy.size(), d.diff_dst());
+    auto run = [&] {
+        if (pass == kForward) d.forward();
+        else if (pass == kBackwardData) d.backward_data();
+        else d.backward_weights();
+    };
+    // Both libraries must agree before their speeds are compared.
+    run();
+    p.run(pass);
+    std::vector<float> dw;
+    const float* theirs = pass == kForward ? d.dst() : pass == kBackwardData ? d.diff_src() : (dw = d.diff_weights_ohwi()).data();
+    const auto [ours, count] = p.result(pass);
+    double max_diff = 0, scale = 1;
+    for (index_t i = 0; i < count; ++i) {
+        max_diff = std::max(max_diff, std::abs(double(ours[i]) - double(theirs[i])));
+        scale = std::max(scale, std::abs(double(ours[i])));
+    }
+    if (max_diff > 1e-4 * scale) {
+        state.SkipWithError(("oneDNN and convlayer disagree: max difference " + std::to_string(max_diff)).c_str());
+        return;
+    }
+    for (auto _ : state) {
+        run();
+        benchmark::ClobberMemory();
+    }
+    report(state, cfg, p.s, pass, "onednn");
+    state.counters["max_rel_diff"] = max_diff / scale;
+}
+#endif
+
+void SuiteArgs(benchmark::internal::Benchmark* b) {
+    b->ArgNames({"layer", "N", "pass", "threads"});
+    for (int threads : {1, 2})
+        for (index_t i = 0; i < static_cast<index_t>(kSuite.size()); ++i)
+            for (index_t n : {1, 8})
+                for (int pass : {kForward, kBackwardData, kBackwardWeights}) b->Args({i, n, pass, threads});
+    b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+// Conv1x1Layer (GEMM on the NHWC input) against ConvLayer forced through im2col with F=1:
+// the 1x1 path must never be the slower one.
 struct NamedPointwise {
     const char* name;
     index_t hw, d1, k;
 };
-
-void BM_ConvLayer(benchmark::State& state) {
-    const auto& cfg = bench::kSuite[static_cast<std::size_t>(state.range(0))];
-    const index_t n = state.range(1);
-    const auto pass = static_cast<Pass>(state.range(2));
-    ConvLayer<float> conv(cfg.params());
-    conv.weights().setRandom();
-    Volume<float> x(cfg.input(n)), y, dx;
-    x.fill_random(1);
-    conv.forward(x, y);
-    Volume<float> dy(y.shape());
-    dy.fill_random(2);
-    const ConvShape s = conv.conv_shape(x.shape());
-    for (auto _ : state) {
-        if (pass == kForward) {
-            conv.forward(x, y);
-            benchmark::DoNotOptimize(y.data());
-        } else {
-            conv.backward(x, dy, &dx);
-            benchmark::DoNotOptimize(dx.data());
-        }
-        benchmark::ClobberMemory();
-    }
-    const double flops = s.flops() * (pass == kForward ? 1 : 2);
-    state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-    state.counters["workspace_bytes"] = static_cast<double>(conv.workspace_bytes());
-    state.SetLabel(std::string(cfg.name) + (pass == kForward ? " forward " : " backward ") + s.to_string());
-}
-
-void SuiteArgs(benchmark::internal::Benchmark* b) {
-    b->ArgNames({"layer", "N", "backward"});
-    for (std::size_t i = 0; i < bench::kSuite.size(); ++i)
-        for (index_t n : {1, 8})
-            for (int pass : {kForward, kBackward}) b->Args({static_cast<index_t>(i), n, pass});
-    b->Unit(benchmark::kMillisecond)->UseRealTime();
-}
-
-// Conv1x1Layer (one GEMM on the NHWC input) against ConvLayer forced through im2col with F=1:
-// the 1x1 path must never be the slower one.
 constexpr NamedPointwise kPointwise[] = {{"resnet_1x1_a", 56, 64, 256}, {"resnet_1x1_b", 14, 1024, 256}};
 
 void BM_Pointwise(benchmark::State& state) {
@@ -65,6 +129,7 @@ void BM_Pointwise(benchmark::State& state) {
     const index_t n = state.range(1);
     const bool general = state.range(2) != 0;
     const bool backward = state.range(3) != 0;
+    set_num_threads(1);
     std::unique_ptr<ConvLayer<float>> layer;
     if (general) {
         layer = std::make_unique<ConvLayer<float>>(cfg.d1, cfg.k, 1);
@@ -79,13 +144,8 @@ void BM_Pointwise(benchmark::State& state) {
     Volume<float> dy(y.shape());
     dy.fill_random(2);
     for (auto _ : state) {
-        if (backward) {
-            layer->backward(x, dy, &dx);
-            benchmark::DoNotOptimize(dx.data());
-        } else {
-            layer->forward(x, y);
-            benchmark::DoNotOptimize(y.data());
-        }
+        if (backward) layer->backward(x, dy, &dx);
+        else layer->forward(x, y);
         benchmark::ClobberMemory();
     }
     const double flops = layer->conv_shape(x.shape()).flops() * (backward ? 2 : 1);
@@ -105,6 +165,18 @@ void PointwiseArgs(benchmark::internal::Benchmark* b) {
 
 }  // namespace
 
-BENCHMARK(BM_ConvLayer)->Apply(SuiteArgs);
+BENCHMARK(BM_convlayer)->Apply(SuiteArgs);
+#ifdef CONVLAYER_HAVE_ONEDNN
+BENCHMARK(BM_onednn)->Apply(SuiteArgs);
+#endif
 BENCHMARK(BM_Pointwise)->Apply(PointwiseArgs);
-BENCHMARK_MAIN();
+
+int main(int argc, char** argv) {
+#ifndef CONVLAYER_HAVE_ONEDNN
+    std::fprintf(stderr, "oneDNN not found (apt-get install libdnnl-dev): benchmarking convlayer only\n");
+#endif
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+}

@@ -254,3 +254,30 @@ TEST(ConvLayerThreads, OneAndTwoThreadsAgree) {
     set_num_threads(saved);
     EXPECT_THROW(set_num_threads(0), std::invalid_argument);
 }
+
+TEST(ConvLayer, BackwardDataAndWeightsSeparately) {
+    for (ConvAlgorithm a : {ConvAlgorithm::automatic, ConvAlgorithm::direct}) {
+        for (const ConvParams& p : {ConvParams(3, 4, 3, 2, 1), ConvParams(3, 4, 1)}) {
+            ConvLayer<double> layer(p);
+            layer.set_algorithm(a);
+            randomize(layer, 5);
+            Volume<double> x(2, 9, 7, 3), dx_both, dx_only;
+            x.fill_random(6);
+            Volume<double> dy(layer.output_shape(x.shape()));
+            dy.fill_random(7);
+            layer.backward(x, dy, &dx_both);
+            const Matrix<double> dw_both = layer.weight_gradient();
+            const Vector<double> db_both = layer.bias_gradient();
+            layer.weight_gradient().setZero();
+            layer.backward_data(x.shape(), dy, dx_only);
+            EXPECT_EQ(dx_only.flat(), dx_both.flat());
+            EXPECT_TRUE(layer.weight_gradient().isZero()) << "backward_data must not touch dW";
+            layer.backward_weights(x, dy);
+            EXPECT_EQ(Matrix<double>(layer.weight_gradient()), dw_both);
+            EXPECT_EQ(Vector<double>(layer.bias_gradient()), db_both);
+            Volume<double> wrong(1, 1, 1, 4);
+            EXPECT_THROW(layer.backward_data(x.shape(), wrong, dx_only), std::invalid_argument);
+            EXPECT_THROW(layer.backward_weights(x, wrong), std::invalid_argument);
+        }
+    }
+}

@@ -1,9 +1,10 @@
 // Threads: one knob for the whole library, OpenMP when it is enabled, serial otherwise.
 //
-// convlayer parallelises inside each layer call (over blocks of output positions); Eigen's own
-// GEMM threads are not nested inside those regions (Eigen runs serially inside an OpenMP
-// parallel region). The thread count starts at OpenMP's default (OMP_NUM_THREADS, else the
-// number of cores) and is changed for convlayer and Eigen together by set_num_threads().
+// convlayer parallelises inside each layer call (over blocks of output positions) and runs each
+// block's Eigen GEMM on one thread: layers hold a SerialEigenGemm guard while they compute, so
+// Eigen's own GEMM threads never nest inside (or compete with) convlayer's. The thread count
+// starts at OpenMP's default (OMP_NUM_THREADS, else the number of cores) and is changed by
+// set_num_threads().
 #pragma once
 
 #include <algorithm>
@@ -20,6 +21,15 @@
 
 namespace convlayer {
 
+/// True when convlayer was compiled with OpenMP (-fopenmp): otherwise everything runs serially.
+constexpr bool has_openmp() {
+#ifdef _OPENMP
+    return true;
+#else
+    return false;
+#endif
+}
+
 namespace detail {
 inline int& thread_count_setting() {
 #ifdef _OPENMP
@@ -31,29 +41,28 @@ inline int& thread_count_setting() {
 }
 }  // namespace detail
 
-/// True when convlayer was compiled with OpenMP (-fopenmp): otherwise everything runs serially.
-constexpr bool has_openmp() {
-#ifdef _OPENMP
-    return true;
-#else
-    return false;
-#endif
-}
-
 /// Threads convlayer (and Eigen's GEMM outside convlayer's parallel regions) will use.
 inline int num_threads() { return detail::thread_count_setting(); }
 
-/// Sets the thread count for convlayer and Eigen (std::invalid_argument if n < 1). Without
-/// OpenMP any n is accepted and the code stays serial.
+/// Sets convlayer's thread count (std::invalid_argument if n < 1). Without OpenMP any n is
+/// accepted and the code stays serial.
 inline void set_num_threads(int n) {
     if (n < 1) throw std::invalid_argument("convlayer::set_num_threads: need at least 1 thread, got " + std::to_string(n));
-#ifdef _OPENMP
-    detail::thread_count_setting() = n;
-    Eigen::setNbThreads(n);
-#else
-    detail::thread_count_setting() = 1;
-#endif
+    detail::thread_count_setting() = has_openmp() ? n : 1;
 }
+
+/// While alive, Eigen's GEMM runs on one thread (Eigen::setNbThreads(1)); the previous setting
+/// is restored afterwards.
+class SerialEigenGemm {
+public:
+    SerialEigenGemm() : saved_(Eigen::nbThreads()) { Eigen::setNbThreads(1); }
+    ~SerialEigenGemm() { Eigen::setNbThreads(saved_); }
+    SerialEigenGemm(const SerialEigenGemm&) = delete;
+    SerialEigenGemm& operator=(const SerialEigenGemm&) = delete;
+
+private:
+    int saved_;
+};
 
 /// Calls f(i, thread) for i in [0, count), spread statically over `threads` threads
 /// (thread in [0, threads)). Runs serially when threads == 1, without OpenMP, or when already

@@ -22,11 +22,17 @@ namespace convlayer::kernels {
 enum class Pass { forward, backward };
 
 /// Rows per block: input and output rows fit `budget_bytes`, and for the backward pass the
-/// weights too (at least 64 rows, at most all of them).
-inline index_t gemm1x1_block_rows(const ConvShape& s, index_t budget_bytes, index_t scalar_bytes, Pass pass) {
+/// weights too (at least 64 rows, at most all of them; forward: at least one block per thread).
+inline index_t gemm1x1_block_rows(const ConvShape& s, index_t budget_bytes, index_t scalar_bytes, Pass pass,
+                                  int threads = 1) {
     const index_t weight_bytes = pass == Pass::backward ? s.d1 * s.k * scalar_bytes : 0;
-    const index_t rows = std::max<index_t>(64, (budget_bytes - weight_bytes) / ((s.d1 + s.k) * scalar_bytes));
-    return std::min(rows, s.output_positions());
+    index_t rows = std::max<index_t>(64, (budget_bytes - weight_bytes) / ((s.d1 + s.k) * scalar_bytes));
+    if (pass == Pass::forward && threads > 1) {  // a multiple of `threads` blocks: a balanced schedule
+        const index_t M = s.output_positions();
+        const index_t blocks = ((M + rows - 1) / rows + threads - 1) / threads * threads;
+        rows = (M + blocks - 1) / blocks;
+    }
+    return std::max<index_t>(1, std::min(rows, s.output_positions()));
 }
 
 template <typename T>

@@ -31,13 +31,17 @@ inline index_t im2col_two_colour_min_rows(const ConvShape& s) {
 }
 
 /// Block size in output positions: as many patch rows as fit `budget_bytes` (at least 1, at most
-/// all). With several threads a block also spans im2col_two_colour_min_rows(), which the
+/// all). With several threads the number of blocks is a multiple of the thread count (so the
+/// static schedule is balanced), and a block spans im2col_two_colour_min_rows(), which the
 /// two-colour dX schedule needs.
 inline index_t im2col_block_rows(const ConvShape& s, index_t budget_bytes, index_t scalar_bytes, int threads = 1) {
-    const index_t row_bytes = s.patch_length() * scalar_bytes;
-    index_t rows = std::max<index_t>(1, budget_bytes / row_bytes);
-    if (threads > 1) rows = std::max(rows, im2col_two_colour_min_rows(s));
-    return std::min(rows, s.output_positions());
+    const index_t M = s.output_positions();
+    index_t rows = std::max<index_t>(1, budget_bytes / (s.patch_length() * scalar_bytes));
+    if (threads > 1) {
+        const index_t blocks = ((M + rows - 1) / rows + threads - 1) / threads * threads;
+        rows = std::max((M + blocks - 1) / blocks, im2col_two_colour_min_rows(s));
+    }
+    return std::min(rows, M);
 }
 
 /// Elements of workspace im2col_conv_* need: one block of `block_rows` patch rows per thread.

@@ -65,6 +65,21 @@ public:
     std::string name() const override { return "ConvLayer"; }
     std::string describe() const override { return describe_conv(name(), params_); }
 
+    /// Only the input gradient: dx = dLoss/dx for an input of shape `input` (parameter gradients
+    /// untouched). For layers whose weights are frozen, and for benchmarks.
+    void backward_data(const Shape& input, const Volume<T>& dy, Volume<T>& dx) {
+        this->check_output_gradient(input, dy);
+        dx.resize(input);
+        prepare(input);
+        run_backward(nullptr, dy.data(), dx.data(), nullptr, nullptr);
+    }
+    /// Only the parameter gradients (weight_gradient(), bias_gradient()), overwritten.
+    void backward_weights(const Volume<T>& x, const Volume<T>& dy) {
+        this->check_output_gradient(x.shape(), dy);
+        prepare(x.shape());
+        run_backward(x.data(), dy.data(), nullptr, bank_.weight_grad_data(), bank_.bias_grad_data());
+    }
+
     /// Forces an algorithm (ConvAlgorithm::automatic restores the choice). A forced algorithm
     /// that cannot run an input shape makes forward/backward throw std::invalid_argument.
     void set_algorithm(ConvAlgorithm a) {
@@ -94,11 +109,14 @@ protected:
 
     void do_forward(const Volume<T>& x, Volume<T>& y) override {
         prepare(x.shape());
+        const SerialEigenGemm serial_eigen;
         const T* w = bank_.weight_data();
         const T* b = bank_.bias_data();
         switch (algorithm_) {
-            case ConvAlgorithm::gemm1x1: kernels::gemm1x1_forward(shape_, x.data(), w, b, y.data(),
-                                         kernels::gemm1x1_block_rows(shape_, budget_, sizeof(T), kernels::Pass::forward));
+            case ConvAlgorithm::gemm1x1:
+                kernels::gemm1x1_forward(
+                    shape_, x.data(), w, b, y.data(),
+                    kernels::gemm1x1_block_rows(shape_, budget_, sizeof(T), kernels::Pass::forward, threads_), threads_);
                 break;
             case ConvAlgorithm::direct: kernels::direct_conv_forward(shape_, x.data(), w, b, y.data()); break;
             default:
@@ -107,27 +125,29 @@ protected:
     }
     void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
         prepare(x.shape());
+        run_backward(x.data(), dy.data(), dx ? dx->data() : nullptr, bank_.weight_grad_data(), bank_.bias_grad_data());
+    }
+
+private:
+    // Any of x (needed only for dw), dx, dw, db may be null.
+    void run_backward(const T* x, const T* dy, T* dx, T* dw, T* db) {
+        const SerialEigenGemm serial_eigen;
         const T* w = bank_.weight_data();
-        T* dx_data = dx ? dx->data() : nullptr;
-        T* dw = bank_.weight_grad_data();
-        T* db = bank_.bias_grad_data();
         switch (algorithm_) {
             case ConvAlgorithm::gemm1x1:
-                kernels::gemm1x1_backward(shape_, x.data(), dy.data(), w, dx_data, dw, db,
+                kernels::gemm1x1_backward(shape_, x, dy, w, dx, dw, db,
                                           kernels::gemm1x1_block_rows(shape_, budget_, sizeof(T), kernels::Pass::backward),
                                           threads_);
                 break;
             case ConvAlgorithm::direct:
-                if (dx_data) kernels::direct_conv_backward_data(shape_, dy.data(), w, dx_data);
-                kernels::direct_conv_backward_weights(shape_, x.data(), dy.data(), dw, db);
+                if (dx) kernels::direct_conv_backward_data(shape_, dy, w, dx);
+                if (dw) kernels::direct_conv_backward_weights(shape_, x, dy, dw, db);
                 break;
             default:
-                kernels::im2col_conv_backward(shape_, x.data(), dy.data(), w, dx_data, dw, db, workspace_.data(),
-                                              block_rows_, threads_);
+                kernels::im2col_conv_backward(shape_, x, dy, w, dx, dw, db, workspace_.data(), block_rows_, threads_);
         }
     }
 
-private:
     // Resolves geometry and algorithm and sizes the workspace once per input shape and thread
     // count.
     void prepare(const Shape& input) {

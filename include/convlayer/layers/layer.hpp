@@ -57,12 +57,7 @@ public:
     /// (skipped when `dx` is null, e.g. for a first layer) and overwrites the gradients of this
     /// layer's parameters (they are not accumulated across calls).
     void backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) {
-        const Shape expected = output_shape(x.shape());
-        if (dy.shape() != expected) {
-            throw std::invalid_argument(name() + "::backward: output gradient has shape " +
-                                        dy.shape().to_string() + " but the output for input " +
-                                        x.shape().to_string() + " is " + expected.to_string());
-        }
+        check_output_gradient(x.shape(), dy);
         if (dx) {
             if (dx == &x || dx == &dy)
                 throw std::invalid_argument(name() + "::backward: dx must not alias x or dy");
@@ -81,6 +76,14 @@ public:
     virtual std::string describe() const = 0;
 
 protected:
+    /// Throws std::invalid_argument unless dy has the output shape for `input`.
+    void check_output_gradient(const Shape& input, const Volume<T>& dy) const {
+        const Shape expected = output_shape(input);
+        if (dy.shape() != expected)
+            throw std::invalid_argument(name() + "::backward: output gradient has shape " + dy.shape().to_string() +
+                                        " but the output for input " + input.to_string() + " is " + expected.to_string());
+    }
+
     virtual void do_forward(const Volume<T>& x, Volume<T>& y) = 0;
     virtual void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) = 0;
 };

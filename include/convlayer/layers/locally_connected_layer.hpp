@@ -7,6 +7,7 @@
 
 #include "convlayer/core/aligned_buffer.hpp"
 #include "convlayer/core/conv_shape.hpp"
+#include "convlayer/core/threading.hpp"
 #include "convlayer/kernels/locally_connected.hpp"
 #include "convlayer/layers/filter_bank.hpp"
 #include "convlayer/layers/layer.hpp"
@@ -76,11 +77,13 @@ public:
 protected:
     void do_forward(const Volume<T>& x, Volume<T>& y) override {
         prepare(x.shape());
+        const SerialEigenGemm serial_eigen;
         kernels::locally_connected_forward(shape_, x.data(), bank_.weight_data(), bank_.bias_data(), y.data(),
                                            workspace_.data());
     }
     void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
         prepare(x.shape());
+        const SerialEigenGemm serial_eigen;
         kernels::locally_connected_backward(shape_, x.data(), dy.data(), bank_.weight_data(),
                                             dx ? dx->data() : nullptr, bank_.weight_grad_data(),
                                             bank_.bias_grad_data(), workspace_.data());

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs convlayer and oneDNN side by side on the named suite and writes
+#   out/performance.md   a markdown table: GFLOP/s of both, ratio, % of the measured peak
+#   out/performance.png  the same as a bar chart
+# Usage: benchmarks/compare.sh [extra Google Benchmark flags, e.g. --benchmark_filter=...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-debian.sh libdnnl-dev python3-matplotlib
+cmake --preset release >/dev/null
+cmake --build --preset release --target conv_layer_bench peak_flops
+mkdir -p out
+./build/release/benchmarks/peak_flops | tee out/peak.txt
+OMP_WAIT_POLICY=active ./build/release/benchmarks/conv_layer_bench \
+  --benchmark_filter='BM_(convlayer|onednn)/' --benchmark_repetitions=3 \
+  --benchmark_report_aggregates_only=true --benchmark_min_time=0.2 \
+  --benchmark_out=out/bench.json --benchmark_out_format=json "$@"
+/usr/bin/python3 benchmarks/compare_report.py out/bench.json out/peak.txt out/performance.md out/performance.png
+cat out/performance.md

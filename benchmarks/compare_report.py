@@ -1,0 +1,82 @@
+"""Turns conv_layer_bench's JSON (medians) and peak_flops' output into a markdown table and a
+bar chart: convlayer and oneDNN GFLOP/s per configuration, their ratio, and % of measured peak."""
+import json
+import math
+import re
+import sys
+from collections import defaultdict
+
+SUITE = ["alexnet_conv1", "vgg_conv1_2", "vgg_conv3_2", "vgg_conv5_2", "resnet_1x1_a", "resnet_1x1_b",
+         "resnet_3x3_s2", "mnist_conv1", "mnist_conv2"]
+PASSES = ["fwd", "bwd_data", "bwd_weights"]
+
+
+def load(bench_json, peak_txt):
+    peak = {int(m.group(1)): float(m.group(2))
+            for m in re.finditer(r"threads=(\d+) gflops=([\d.]+)", open(peak_txt).read())}
+    rates = defaultdict(dict)  # (layer, N, pass, threads) -> {lib: gflops}
+    for b in json.load(open(bench_json))["benchmarks"]:
+        if b.get("aggregate_name") != "median" or "GFLOPS" not in b:
+            continue
+        m = re.match(r"BM_(\w+)/layer:(\d+)/N:(\d+)/pass:(\d)/threads:(\d)", b["run_name"])
+        lib, layer, n, p, t = m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4)), int(m.group(5))
+        rates[(layer, n, p, t)][lib] = b["GFLOPS"] / 1e9 if b["GFLOPS"] > 1e6 else b["GFLOPS"]
+    return peak, rates
+
+
+def geomean(xs):
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
+
+
+def table(peak, rates):
+    lines = ["| layer | N | pass | threads | convlayer GFLOP/s | oneDNN GFLOP/s | ratio | convlayer % of peak |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    ratios = defaultdict(list)
+    for (layer, n, p, t), r in sorted(rates.items(), key=lambda kv: (kv[0][3], kv[0][2], kv[0][0], kv[0][1])):
+        c, o = r.get("convlayer"), r.get("onednn")
+        ratio = c / o if c and o else None
+        if ratio:
+            ratios[(PASSES[p], t)].append(ratio)
+        lines.append(f"| {SUITE[layer]} | {n} | {PASSES[p]} | {t} | {c:.0f} | "
+                     f"{'%.0f' % o if o else '-'} | {'%.2f' % ratio if ratio else '-'} | "
+                     f"{100 * c / peak.get(t, float('nan')):.0f}% |")
+    summary = ["| pass | threads | geometric mean convlayer/oneDNN | worst |", "| --- | --- | --- | --- |"]
+    for (p, t), rs in sorted(ratios.items()):
+        summary.append(f"| {p} | {t} | {geomean(rs):.2f} | {min(rs):.2f} |")
+    peak_line = ", ".join(f"{v:.0f} GFLOP/s on {k} thread{'s' if k > 1 else ''}" for k, v in sorted(peak.items()))
+    return f"Measured peak (FMA loop): {peak_line}.\n\n" + "\n".join(summary) + "\n\n" + "\n".join(lines) + "\n"
+
+
+def chart(rates, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(len(PASSES), 1, figsize=(14, 11), sharex=True)
+    keys = sorted({(layer, n) for (layer, n, _, _) in rates})
+    labels = [f"{SUITE[l]}\nN={n}" for l, n in keys]
+    for p, ax in enumerate(axes):
+        width = 0.2
+        for j, (lib, t) in enumerate([("convlayer", 1), ("onednn", 1), ("convlayer", 2), ("onednn", 2)]):
+            vals = [rates.get((l, n, p, t), {}).get(lib, 0) for l, n in keys]
+            ax.bar([i + (j - 1.5) * width for i in range(len(keys))], vals, width,
+                   label=f"{lib}, {t} thread{'s' if t > 1 else ''}",
+                   color=["#1f77b4", "#ff7f0e", "#aec7e8", "#ffbb78"][j])
+        ax.set_ylabel(f"{PASSES[p]} GFLOP/s")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(ncol=4, loc="upper left", fontsize=8)
+    axes[-1].set_xticks(range(len(keys)))
+    axes[-1].set_xticklabels(labels, rotation=60, fontsize=7)
+    fig.suptitle("convlayer vs oneDNN 2.6, fp32, same process (medians)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def main():
+    bench_json, peak_txt, md_path, png_path = sys.argv[1:5]
+    peak, rates = load(bench_json, peak_txt)
+    open(md_path, "w").write(table(peak, rates))
+    chart(rates, png_path)
+
+
+if __name__ == "__main__":
+    main()
