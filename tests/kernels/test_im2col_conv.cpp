@@ -43,7 +43,7 @@ void compare_with_reference(const support::ConvProblem& p, Data data, index_t bl
     const double tol_dx = exact ? 0.0 : support::reduction_tolerance<T>(s.k * s.y.kernel * s.x.kernel);
     const double tol_dw = exact ? 0.0 : support::reduction_tolerance<T>(M);
 
-    std::vector<T> ws(static_cast<std::size_t>(im2col_workspace_elements(s, block_rows, threads)));
+    std::vector<T> ws(static_cast<std::size_t>(im2col_workspace_elements<T>(s, block_rows, threads)));
     const std::string where = p.to_string() + " block_rows=" + std::to_string(block_rows) + " threads=" + std::to_string(threads);
 
     Volume<T> y(s.output()), y_ref(s.output());
@@ -123,7 +123,11 @@ TEST(Im2colConv, BlockRowsRespectTheBudget) {
     const ConvShape s = resolve(ConvParams(512, 512, 3, 1, 1), Shape{8, 14, 14, 512});
     const index_t rows = im2col_block_rows(s, index_t{2} << 20, sizeof(float));
     EXPECT_EQ(rows, (index_t{2} << 20) / (4608 * 4));
-    EXPECT_LE(im2col_workspace_elements(s, rows) * 4, index_t{2} << 20);
+    EXPECT_LE(rows * s.patch_length() * 4, index_t{2} << 20);
+    // Workspace: the packed weights (K rounded up to whole panels) + one block per thread.
+    EXPECT_EQ(im2col_workspace_elements<float>(s, rows, 2),
+              4608 * 512 + 2 * (rows * 4608 + (kGemmMc + GemmTile<float>::MR - 1) / GemmTile<float>::MR *
+                                                   GemmTile<float>::MR * kGemmKc));
     // Always at least one row, at most all of them.
     EXPECT_EQ(im2col_block_rows(s, 1, sizeof(float)), 1);
     EXPECT_EQ(im2col_block_rows(s, index_t{1} << 40, sizeof(float)), s.output_positions());

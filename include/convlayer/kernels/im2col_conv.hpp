@@ -1,11 +1,13 @@
 // Convolution as im2col + Eigen GEMM, over blocks of output positions, on several threads.
 //
 //   forward:   Y_blk  = P_blk * W + 1 b^T          P_blk = im2col rows of the block
+//              (packed micro-kernel GEMM, packed_gemm.hpp: W packed once per call, P_blk in
+//              cache-sized sub-blocks)
 //   backward:  dW    += P_blk^T * dY_blk           db = column sums of dY
 //              dX    += col2im(dY_blk * W^T)
 // with Y, dY as (positions x K) row-major (NHWC) and W as (Fh*Fw*D1 x K) column-major (OHWI).
-// Each thread owns one block of the workspace, so the buffer is bounded by threads x the block
-// budget, never by the batch or the image. (For 1x1, stride 1, no padding, where im2col is the
+// Each thread owns one block of the workspace, so the buffer is bounded by the packed weights +
+// threads x the block budget, never by the batch or the image. (For 1x1, stride 1, no padding, where im2col is the
 // identity, see gemm1x1.hpp.)
 //
 // Threads: forward blocks are independent. dW is accumulated block by block, the threads
@@ -20,6 +22,7 @@
 #include "convlayer/core/eigen_types.hpp"
 #include "convlayer/core/threading.hpp"
 #include "convlayer/kernels/im2col.hpp"
+#include "convlayer/kernels/packed_gemm.hpp"
 
 namespace convlayer::kernels {
 
@@ -44,9 +47,35 @@ inline index_t im2col_block_rows(const ConvShape& s, index_t budget_bytes, index
     return std::min(rows, M);
 }
 
-/// Elements of workspace im2col_conv_* need: one block of `block_rows` patch rows per thread.
-inline index_t im2col_workspace_elements(const ConvShape& s, index_t block_rows, int threads = 1) {
-    return checked_product("im2col workspace", block_rows, s.patch_length(), threads);
+/// Depth and row blocking of the packed forward GEMM: at most kGemmKc patch columns x kGemmMc
+/// patch rows of A are packed at a time (about 100 KiB, resident in L2 while all of W's panels
+/// stream past).
+inline constexpr index_t kGemmKc = 256;
+inline constexpr index_t kGemmMc = 96;
+
+/// Depth of each block: the patch length split into equal blocks of at most kGemmKc (800 taps
+/// become 4 x 200, not 3 x 256 + 32).
+inline index_t gemm_depth_block(index_t patch_length) {
+    const index_t blocks = (patch_length + kGemmKc - 1) / kGemmKc;
+    return (patch_length + blocks - 1) / blocks;
+}
+
+/// Elements of W packed for the forward GEMM: (Fh*Fw*D1) x K rounded up to whole NR panels.
+template <typename T>
+index_t packed_weight_elements(const ConvShape& s) {
+    constexpr index_t NR = GemmTile<T>::NR;
+    return checked_mul(s.patch_length(), (s.k + NR - 1) / NR * NR, "packed weights");
+}
+
+/// Elements of workspace im2col_conv_* need: the packed weights, then per thread one block of
+/// `block_rows` patch rows and one packed kGemmMc x kGemmKc sub-block.
+template <typename T>
+index_t im2col_workspace_elements(const ConvShape& s, index_t block_rows, int threads = 1) {
+    constexpr index_t MR = GemmTile<T>::MR;
+    const index_t per_thread = checked_add(checked_mul(block_rows, s.patch_length(), "im2col workspace"),
+                                           (kGemmMc + MR - 1) / MR * MR * kGemmKc, "im2col workspace");
+    return checked_add(packed_weight_elements<T>(s), checked_mul(per_thread, threads, "im2col workspace"),
+                       "im2col workspace");
 }
 
 namespace detail {
@@ -60,15 +89,30 @@ inline std::pair<index_t, index_t> split_range(index_t total, index_t n, index_t
 template <typename T>
 void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, T* workspace,
                          index_t block_rows, int threads = 1) {
-    const index_t M = s.output_positions(), L = s.patch_length();
+    constexpr index_t MR = GemmTile<T>::MR;
+    const index_t M = s.output_positions(), L = s.patch_length(), Kp = packed_weight_elements<T>(s) / L;
+    T* packed_w = workspace;
+    // W in NR-column panels, one depth block after another.
+    const index_t KC = gemm_depth_block(L);
+    parallel_for((L + KC - 1) / KC, threads, [&](index_t kb, int) {
+        const index_t k0 = kb * KC;
+        pack_b_panels_colmajor(w + k0, L, std::min(KC, L - k0), s.k, packed_w + k0 * Kp);
+    });
+    const index_t per_thread = block_rows * L + (kGemmMc + MR - 1) / MR * MR * kGemmKc;
     const index_t blocks = (M + block_rows - 1) / block_rows;
     parallel_for(blocks, threads, [&](index_t blk, int t) {
         const index_t m0 = blk * block_rows, rows = std::min(block_rows, M - m0);
-        T* patches = workspace + t * block_rows * L;
+        T* patches = workspace + Kp * L + t * per_thread;
+        T* packed_a = patches + block_rows * L;
         im2col(s, x, m0, m0 + rows, patches);
-        RowMatrixMap<T> Y(y + m0 * s.k, rows, s.k);
-        Y.noalias() = ConstRowMatrixMap<T>(patches, rows, L) * ConstMatrixMap<T>(w, L, s.k);
-        if (b) Y.rowwise() += ConstVectorMap<T>(b, s.k).transpose();
+        for (index_t r0 = 0; r0 < rows; r0 += kGemmMc) {
+            const index_t mc = std::min(kGemmMc, rows - r0);
+            for (index_t k0 = 0; k0 < L; k0 += KC) {
+                const index_t kc = std::min(KC, L - k0);
+                pack_a_panels(patches + r0 * L + k0, L, mc, kc, packed_a);
+                gemm_packed(packed_a, packed_w + k0 * Kp, mc, s.k, kc, y + (m0 + r0) * s.k, s.k, k0 > 0, b);
+            }
+        }
     });
 }
 

@@ -160,7 +160,7 @@ private:
         index_t elements = 0;
         if (algorithm_ == ConvAlgorithm::im2col) {
             block_rows_ = kernels::im2col_block_rows(shape_, budget_, sizeof(T), threads_);
-            elements = kernels::im2col_workspace_elements(shape_, block_rows_, threads_);
+            elements = kernels::im2col_workspace_elements<T>(shape_, block_rows_, threads_);
         }
         workspace_.resize(elements);
         cached_input_ = input;
