@@ -16,9 +16,9 @@ def load(bench_json, peak_txt):
             for m in re.finditer(r"threads=(\d+) gflops=([\d.]+)", open(peak_txt).read())}
     rates = defaultdict(dict)  # (layer, N, pass, threads) -> {lib: gflops}
     for b in json.load(open(bench_json))["benchmarks"]:
-        if b.get("aggregate_name") != "median" or "GFLOPS" not in b:
+        if b.get("aggregate_name", "median") != "median" or "GFLOPS" not in b:
             continue
-        m = re.match(r"BM_(\w+)/layer:(\d+)/N:(\d+)/pass:(\d)/threads:(\d)", b["run_name"])
+        m = re.match(r"BM_(\w+)/layer:(\d+)/N:(\d+)/pass:(\d)/threads:(\d)", b.get("run_name", b["name"]))
         lib, layer, n, p, t = m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4)), int(m.group(5))
         rates[(layer, n, p, t)][lib] = b["GFLOPS"] / 1e9 if b["GFLOPS"] > 1e6 else b["GFLOPS"]
     return peak, rates

@@ -119,15 +119,33 @@ TEST(Im2colConv, OneByOneKernelsWithStrideOrPadding) {
     }
 }
 
+// Many filters (several depth blocks in backward-data, several NR panels) and long patches
+// (several depth blocks forward, several column chunks in dW), on 1 and 2 threads.
+TEST(Im2colConv, LargeFilterCountsAndPatchLengths) {
+    const Shape in{2, 9, 7, 70};
+    const ConvParams cases[] = {ConvParams(70, 300, 3, 1, 1), ConvParams(70, 40, 3, 2, 1), ConvParams(70, 600, 1, 1, 0)};
+    std::uint64_t seed = 1;
+    for (const auto& params : cases)
+        for (int threads : {1, 2}) {
+            const ConvShape s = resolve(params, in);
+            support::ConvProblem p{params, in, s, seed++};
+            compare_with_reference<float>(p, Data::small_integers, im2col_block_rows(s, 4096, sizeof(float), threads), threads);
+            compare_with_reference<double>(p, Data::uniform_reals, im2col_block_rows(s, 1 << 20, sizeof(double), threads),
+                                           threads);
+        }
+}
+
 TEST(Im2colConv, BlockRowsRespectTheBudget) {
     const ConvShape s = resolve(ConvParams(512, 512, 3, 1, 1), Shape{8, 14, 14, 512});
     const index_t rows = im2col_block_rows(s, index_t{2} << 20, sizeof(float));
     EXPECT_EQ(rows, (index_t{2} << 20) / (4608 * 4));
     EXPECT_LE(rows * s.patch_length() * 4, index_t{2} << 20);
-    // Workspace: the packed weights (K rounded up to whole panels) + one block per thread.
-    EXPECT_EQ(im2col_workspace_elements<float>(s, rows, 2),
-              4608 * 512 + 2 * (rows * 4608 + (kGemmMc + GemmTile<float>::MR - 1) / GemmTile<float>::MR *
-                                                   GemmTile<float>::MR * kGemmKc));
+    // Workspace: the packed weights + per thread one block of patch rows and GEMM packing space
+    // (1 MiB here), so the per-thread part stays near the budget.
+    const index_t ws = im2col_workspace_elements<float>(s, rows, 2), packed = packed_weight_elements<float>(s);
+    EXPECT_EQ(packed, 4608 * 512);
+    EXPECT_GE(ws, packed + 2 * rows * 4608);
+    EXPECT_LE((ws - packed) * 4, 2 * ((index_t{2} << 20) + (index_t{1} << 20)));
     // Always at least one row, at most all of them.
     EXPECT_EQ(im2col_block_rows(s, 1, sizeof(float)), 1);
     EXPECT_EQ(im2col_block_rows(s, index_t{1} << 40, sizeof(float)), s.output_positions());

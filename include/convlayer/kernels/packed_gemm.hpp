@@ -44,6 +44,38 @@ void pack_a_panels(const T* a, index_t lda, index_t rows, index_t depth, T* dst)
     }
 }
 
+/// Packs rows [0, rows) x depth [0, depth) of a column-major matrix (element (i, k) at
+/// a[k*lda + i]) into MR-row micro-panels, zero-padding the last panel.
+template <typename T>
+void pack_a_panels_colmajor(const T* a, index_t lda, index_t rows, index_t depth, T* dst) {
+    constexpr int MR = GemmTile<T>::MR;
+    for (index_t i0 = 0; i0 < rows; i0 += MR, dst += MR * depth) {
+        const index_t r = std::min<index_t>(MR, rows - i0);
+        for (index_t k = 0; k < depth; ++k) {
+            T* d = dst + k * MR;
+            const T* src = a + k * lda + i0;
+            for (index_t i = 0; i < r; ++i) d[i] = src[i];
+            for (index_t i = r; i < MR; ++i) d[i] = T(0);
+        }
+    }
+}
+
+/// Packs depth [0, depth) x columns [0, cols) of a row-major B (element (k, j) at b[k*ldb + j])
+/// into NR-column micro-panels, zero-padding the last one.
+template <typename T>
+void pack_b_panels_rowmajor(const T* b, index_t ldb, index_t depth, index_t cols, T* dst) {
+    constexpr int NR = GemmTile<T>::NR;
+    for (index_t j0 = 0; j0 < cols; j0 += NR, dst += NR * depth) {
+        const index_t c = std::min<index_t>(NR, cols - j0);
+        for (index_t k = 0; k < depth; ++k) {
+            const T* src = b + k * ldb + j0;
+            T* d = dst + k * NR;
+            std::copy(src, src + c, d);
+            std::fill(d + c, d + NR, T(0));
+        }
+    }
+}
+
 /// Packs depth [0, depth) x columns [0, cols) of B, given column-major (element (k, j) at
 /// b[j*ldb + k]), into NR-column micro-panels, zero-padding the last one.
 template <typename T>
