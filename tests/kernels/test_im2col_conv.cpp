@@ -135,6 +135,42 @@ TEST(Im2colConv, LargeFilterCountsAndPatchLengths) {
         }
 }
 
+// For 1x1, stride 1, no padding the kernels can read x as the patch matrix and write dx as dP.
+TEST(Im2colConv, SkippingIm2colOnTheIdentity) {
+    std::mt19937_64 gen(5);
+    auto uni = [&](index_t hi) { return std::uniform_int_distribution<index_t>(1, hi)(gen); };
+    for (int trial = 0; trial < 60; ++trial) {
+        const Shape in{uni(4), uni(20), uni(20), uni(40)};
+        const ConvShape s = resolve(ConvParams(in.d, uni(70), 1), in);
+        const int threads = trial % 3 + 1;
+        const index_t block = uni(s.output_positions());
+        const index_t L = s.patch_length();
+        Volume<float> x(in), y(s.output()), y_ref(s.output()), dy(s.output()), dx(in), dx_ref(in);
+        std::vector<float> w(static_cast<std::size_t>(L * s.k)), b(static_cast<std::size_t>(s.k)), dw(w.size()),
+            db(b.size()), dw_ref(w.size()), db_ref(b.size());
+        support::fill_small_integers(x, static_cast<std::uint64_t>(trial));
+        support::fill_small_integers(dy, static_cast<std::uint64_t>(trial) + 1);
+        support::fill_small_integers(w.data(), L * s.k, static_cast<std::uint64_t>(trial) + 2);
+        support::fill_small_integers(b.data(), s.k, static_cast<std::uint64_t>(trial) + 3);
+        std::vector<float> ws(static_cast<std::size_t>(im2col_workspace_elements<float>(s, block, threads, true)));
+        im2col_conv_forward(s, x.data(), w.data(), b.data(), y.data(), ws.data(), block, threads, true);
+        im2col_conv_backward(s, x.data(), dy.data(), w.data(), dx.data(), dw.data(), db.data(), ws.data(), block, threads, true);
+        direct_conv_forward(s, x.data(), w.data(), b.data(), y_ref.data());
+        direct_conv_backward_data(s, dy.data(), w.data(), dx_ref.data());
+        direct_conv_backward_weights(s, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+        const std::string where = s.to_string() + " block " + std::to_string(block) + " threads " + std::to_string(threads);
+        ASSERT_TRUE(all_near(y.data(), y_ref.data(), s.output(), 0.0)) << where;
+        ASSERT_TRUE(all_near(dx.data(), dx_ref.data(), in, 0.0)) << where;
+        ASSERT_EQ(dw, dw_ref) << where;
+        ASSERT_EQ(db, db_ref) << where;
+    }
+    // Skipping im2col anywhere else is refused.
+    const ConvShape strided = resolve(ConvParams(4, 4, 1, 2, 0), Shape{1, 5, 5, 4});
+    std::vector<float> x(100), w(16), y(36), ws(static_cast<std::size_t>(im2col_workspace_elements<float>(strided, 9, 1, true)));
+    EXPECT_THROW(im2col_conv_forward(strided, x.data(), w.data(), static_cast<const float*>(nullptr), y.data(), ws.data(), 9, 1, true),
+                 std::invalid_argument);
+}
+
 TEST(Im2colConv, BlockRowsRespectTheBudget) {
     const ConvShape s = resolve(ConvParams(512, 512, 3, 1, 1), Shape{8, 14, 14, 512});
     const index_t rows = im2col_block_rows(s, index_t{2} << 20, sizeof(float));

@@ -5,7 +5,9 @@
 //   backward:  dX   += col2im(dY_blk * W^T)      (W^T packed once per call)
 //              dW^T += dY_blk^T * P_blk          (dW^T row-major = dW column-major)
 //              db    = column sums of dY
-// (For 1x1, stride 1, no padding, where im2col is the identity, see gemm1x1.hpp.)
+// For a 1x1 kernel with stride 1 and no padding the NHWC input *is* the patch matrix and dX *is*
+// dP: with `skip_im2col` (ConvAlgorithm::gemm1x1) the kernels read x and write dx directly, with
+// no im2col, no col2im and no patch buffer.
 //
 // Workspace: [packed weights][threads x block_rows patch rows][threads x GEMM packing space], so
 // it is bounded by the weights plus threads x the block budget, never by the batch or the image.
@@ -17,6 +19,7 @@
 #pragma once
 
 #include <algorithm>
+#include <stdexcept>
 #include <utility>
 
 #include "convlayer/core/conv_shape.hpp"
@@ -90,8 +93,9 @@ index_t packed_weight_elements(const ConvShape& s) {
 
 /// Elements of workspace im2col_conv_* need (see the layout above).
 template <typename T>
-index_t im2col_workspace_elements(const ConvShape& s, index_t block_rows, int threads = 1) {
-    const index_t per_thread = checked_add(checked_mul(block_rows, s.patch_length(), "im2col workspace"),
+index_t im2col_workspace_elements(const ConvShape& s, index_t block_rows, int threads = 1, bool skip_im2col = false) {
+    const index_t patch_rows = skip_im2col ? 0 : block_rows;
+    const index_t per_thread = checked_add(checked_mul(patch_rows, s.patch_length(), "im2col workspace"),
                                            detail::packing_elements<T>(s), "im2col workspace");
     return checked_add(packed_weight_elements<T>(s), checked_mul(per_thread, threads, "im2col workspace"),
                        "im2col workspace");
@@ -106,11 +110,15 @@ struct Im2colWorkspace {
     T* packing;  // threads x packing_elements
     index_t packing_per_thread;
 
-    Im2colWorkspace(const ConvShape& s, T* ws, index_t block_rows, int threads)
+    Im2colWorkspace(const ConvShape& s, T* ws, index_t block_rows, int threads, bool skip_im2col)
         : packed_w(ws),
           patches(ws + packed_weight_elements<T>(s)),
-          packing(patches + threads * block_rows * s.patch_length()),
-          packing_per_thread(packing_elements<T>(s)) {}
+          packing(patches + (skip_im2col ? 0 : threads * block_rows * s.patch_length())),
+          packing_per_thread(packing_elements<T>(s)) {
+        if (skip_im2col && !s.im2col_is_identity())
+            throw std::invalid_argument("convlayer: im2col can be skipped only for a 1x1 kernel, stride 1, no padding; got " +
+                                        s.to_string());
+    }
     T* packing_of(int thread) const { return packing + thread * packing_per_thread; }
 };
 }  // namespace detail
@@ -118,9 +126,9 @@ struct Im2colWorkspace {
 /// y = conv(x, w) + b. `b` may be null. `workspace` holds im2col_workspace_elements() elements.
 template <typename T>
 void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, T* workspace,
-                         index_t block_rows, int threads = 1) {
+                         index_t block_rows, int threads = 1, bool skip_im2col = false) {
     const index_t M = s.output_positions(), L = s.patch_length(), Kp = detail::round_up(s.k, GemmTile<T>::NR);
-    const detail::Im2colWorkspace<T> ws(s, workspace, block_rows, threads);
+    const detail::Im2colWorkspace<T> ws(s, workspace, block_rows, threads, skip_im2col);
     // W in NR-column panels, one depth block after another.
     const index_t KC = detail::depth_block(L);
     parallel_for((L + KC - 1) / KC, threads, [&](index_t kb, int) {
@@ -129,9 +137,12 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
     });
     parallel_for((M + block_rows - 1) / block_rows, threads, [&](index_t blk, int t) {
         const index_t m0 = blk * block_rows, rows = std::min(block_rows, M - m0);
-        T* patches = ws.patches + t * block_rows * L;
         T* packed_a = ws.packing_of(t);
-        im2col(s, x, m0, m0 + rows, patches);
+        const T* patches = x + m0 * L;
+        if (!skip_im2col) {
+            im2col(s, x, m0, m0 + rows, ws.patches + t * block_rows * L);
+            patches = ws.patches + t * block_rows * L;
+        }
         for (index_t r0 = 0; r0 < rows; r0 += kGemmMc) {
             const index_t mc = std::min(kGemmMc, rows - r0);
             for (index_t k0 = 0; k0 < L; k0 += KC) {
@@ -146,16 +157,20 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
 /// dw = sum over blocks of P_blk^T dY_blk (overwritten; dW^T row-major is dW column-major).
 template <typename T>
 void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T* dw, T* workspace,
-                                  index_t block_rows, int threads = 1) {
+                                  index_t block_rows, int threads = 1, bool skip_im2col = false) {
     const index_t M = s.output_positions(), L = s.patch_length(), shared_rows = block_rows * threads;
-    const detail::Im2colWorkspace<T> ws(s, workspace, block_rows, threads);
+    const detail::Im2colWorkspace<T> ws(s, workspace, block_rows, threads, skip_im2col);
     const index_t KC = detail::depth_block(std::min(shared_rows, M));
     for (index_t m0 = 0; m0 < M; m0 += shared_rows) {
         const index_t rows = std::min(shared_rows, M - m0);
-        parallel_for(threads, threads, [&](index_t part, int) {
-            const auto [r0, r1] = detail::split_range(rows, threads, part);
-            im2col(s, x, m0 + r0, m0 + r1, ws.patches + r0 * L);
-        });
+        const T* patches = x + m0 * L;
+        if (!skip_im2col) {
+            parallel_for(threads, threads, [&](index_t part, int) {
+                const auto [r0, r1] = detail::split_range(rows, threads, part);
+                im2col(s, x, m0 + r0, m0 + r1, ws.patches + r0 * L);
+            });
+            patches = ws.patches;
+        }
         parallel_for(threads, threads, [&](index_t part, int t) {
             const auto [l0, l1] = detail::split_range(L, threads, part);
             if (l0 == l1) return;
@@ -167,7 +182,7 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
                 pack_a_panels_colmajor(dy + (m0 + k0) * s.k, s.k, s.k, kc, packed_a);  // dY^T
                 for (index_t j0 = l0; j0 < l1; j0 += kGemmJc) {
                     const index_t jc = std::min(kGemmJc, l1 - j0);
-                    pack_b_panels_rowmajor(ws.patches + k0 * L + j0, L, kc, jc, packed_b);
+                    pack_b_panels_rowmajor(patches + k0 * L + j0, L, kc, jc, packed_b);
                     gemm_packed(packed_a, packed_b, s.k, jc, kc, dw + j0, L, m0 + k0 > 0, static_cast<const T*>(nullptr));
                 }
             }
@@ -179,22 +194,26 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
 /// smaller than im2col_two_colour_min_rows() run on one thread.
 template <typename T>
 void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* dx, T* workspace, index_t block_rows,
-                               int threads = 1) {
+                               int threads = 1, bool skip_im2col = false) {
     const index_t M = s.output_positions(), L = s.patch_length(), Lp = detail::round_up(L, GemmTile<T>::NR);
-    const detail::Im2colWorkspace<T> ws(s, workspace, block_rows, threads);
+    const detail::Im2colWorkspace<T> ws(s, workspace, block_rows, threads, skip_im2col);
     // W^T (K x L, row-major: filter k's taps contiguous, i.e. OHWI) in NR-column panels.
     const index_t KC = detail::depth_block(s.k);
     parallel_for((s.k + KC - 1) / KC, threads, [&](index_t kb, int) {
         const index_t k0 = kb * KC;
         pack_b_panels_rowmajor(w + k0 * L, L, std::min(KC, s.k - k0), L, ws.packed_w + k0 * Lp);
     });
-    if (block_rows < im2col_two_colour_min_rows(s) && block_rows < M) threads = 1;
     const index_t blocks = (M + block_rows - 1) / block_rows;
-    std::fill(dx, dx + s.input().size(), T(0));
-    for (index_t colour = 0; colour < 2; ++colour) {
-        parallel_for((blocks - colour + 1) / 2, threads, [&](index_t i, int t) {
-            const index_t m0 = (2 * i + colour) * block_rows, rows = std::min(block_rows, M - m0);
-            T* dpatches = ws.patches + t * block_rows * L;
+    // Without im2col, block i writes dX rows of block i only: one colour, no clearing.
+    const index_t colours = skip_im2col ? 1 : 2;
+    if (!skip_im2col) {
+        if (block_rows < im2col_two_colour_min_rows(s) && block_rows < M) threads = 1;
+        std::fill(dx, dx + s.input().size(), T(0));
+    }
+    for (index_t colour = 0; colour < colours; ++colour) {
+        parallel_for((blocks - colour + colours - 1) / colours, threads, [&](index_t i, int t) {
+            const index_t m0 = (colours * i + colour) * block_rows, rows = std::min(block_rows, M - m0);
+            T* dpatches = skip_im2col ? dx + m0 * L : ws.patches + t * block_rows * L;
             T* packed_a = ws.packing_of(t);
             for (index_t r0 = 0; r0 < rows; r0 += kGemmMc) {
                 const index_t mc = std::min(kGemmMc, rows - r0);
@@ -205,7 +224,7 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
                                 static_cast<const T*>(nullptr));
                 }
             }
-            col2im_add(s, dpatches, m0, m0 + rows, dx);
+            if (!skip_im2col) col2im_add(s, dpatches, m0, m0 + rows, dx);
         });
     }
 }
@@ -214,12 +233,12 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
 /// `workspace` holds im2col_workspace_elements() elements.
 template <typename T>
 void im2col_conv_backward(const ConvShape& s, const T* x, const T* dy, const T* w, T* dx, T* dw, T* db,
-                          T* workspace, index_t block_rows, int threads = 1) {
+                          T* workspace, index_t block_rows, int threads = 1, bool skip_im2col = false) {
     if (db)
         VectorMap<T>(db, s.k).noalias() =
             ConstRowMatrixMap<T>(dy, s.output_positions(), s.k).colwise().sum().transpose();
-    if (dw) im2col_conv_backward_weights(s, x, dy, dw, workspace, block_rows, threads);
-    if (dx) im2col_conv_backward_data(s, dy, w, dx, workspace, block_rows, threads);
+    if (dw) im2col_conv_backward_weights(s, x, dy, dw, workspace, block_rows, threads, skip_im2col);
+    if (dx) im2col_conv_backward_data(s, dy, w, dx, workspace, block_rows, threads, skip_im2col);
 }
 
 }  // namespace convlayer::kernels

@@ -36,11 +36,14 @@ void pack_a_panels(const T* a, index_t lda, index_t rows, index_t depth, T* dst)
     constexpr int MR = GemmTile<T>::MR;
     for (index_t i0 = 0; i0 < rows; i0 += MR, dst += MR * depth) {
         const index_t r = std::min<index_t>(MR, rows - i0);
-        for (index_t k = 0; k < depth; ++k) {
-            T* d = dst + k * MR;
-            for (index_t i = 0; i < r; ++i) d[i] = a[(i0 + i) * lda + k];
-            for (index_t i = r; i < MR; ++i) d[i] = T(0);
+        // Row by row: each source row is read sequentially, which the prefetcher follows even
+        // when A is far from the core.
+        for (index_t i = 0; i < r; ++i) {
+            const T* src = a + (i0 + i) * lda;
+            for (index_t k = 0; k < depth; ++k) dst[k * MR + i] = src[k];
         }
+        for (index_t i = r; i < MR; ++i)
+            for (index_t k = 0; k < depth; ++k) dst[k * MR + i] = T(0);
     }
 }
 

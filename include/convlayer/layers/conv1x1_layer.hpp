@@ -11,9 +11,9 @@ namespace convlayer {
 /// it changes depth D1 -> K without looking at neighbours. Parameters: D1*K + K.
 ///
 /// With stride 1 the NHWC input of a batch is the (N*H*W) x D1 matrix and the forward pass is
-/// one Eigen GEMM with the D1 x K weight matrix written straight into the output (no im2col, no
-/// workspace). Stride S > 1 subsamples positions: rows are gathered into a bounded block before
-/// the GEMM and scattered back in the backward pass. There is no padding: a padded 1x1 conv only
+/// one GEMM with the D1 x K weight matrix written straight into the output (no im2col, no patch
+/// buffer). Stride S > 1 subsamples positions: rows are gathered into a bounded block before the
+/// GEMM and scattered back in the backward pass. There is no padding: a padded 1x1 conv only
 /// adds outputs that see zeros.
 template <typename T>
 class Conv1x1Layer : public ConvLayer<T> {

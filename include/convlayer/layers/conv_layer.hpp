@@ -8,7 +8,6 @@
 #include "convlayer/core/conv_shape.hpp"
 #include "convlayer/core/threading.hpp"
 #include "convlayer/kernels/direct_conv.hpp"
-#include "convlayer/kernels/gemm1x1.hpp"
 #include "convlayer/kernels/im2col_conv.hpp"
 #include "convlayer/layers/conv_algorithm.hpp"
 #include "convlayer/layers/filter_bank.hpp"
@@ -24,11 +23,12 @@ namespace convlayer {
 /// Parameters: Fh*Fw*D1*K weights + K biases. Weights and biases start at zero; set them or use
 /// an initialiser.
 ///
-/// The algorithm is chosen per input shape (set_algorithm() forces one): a 1x1 kernel with
-/// stride 1 and no padding is one GEMM on the input (gemm1x1); everything else runs im2col + one
-/// Eigen GEMM per block of output positions, with the patch blocks in a workspace the layer owns
-/// and reuses, bounded by workspace_budget_bytes() per thread. Calls run on num_threads()
-/// threads (see core/threading.hpp).
+/// The algorithm is chosen per input shape (set_algorithm() forces one): everything runs a packed
+/// GEMM per block of output positions (kernels/im2col_conv.hpp); a 1x1 kernel with stride 1 and
+/// no padding reads the input as the patch matrix (gemm1x1), everything else builds each block's
+/// patches by im2col. Patch blocks and packed weights live in a workspace the layer owns and
+/// reuses (workspace_bytes()), bounded by the weights plus workspace_budget_bytes() per thread.
+/// Calls run on num_threads() threads (see core/threading.hpp).
 template <typename T>
 class ConvLayer : public Layer<T> {
 public:
@@ -112,16 +112,11 @@ protected:
         const SerialEigenGemm serial_eigen;
         const T* w = bank_.weight_data();
         const T* b = bank_.bias_data();
-        switch (algorithm_) {
-            case ConvAlgorithm::gemm1x1:
-                kernels::gemm1x1_forward(
-                    shape_, x.data(), w, b, y.data(),
-                    kernels::gemm1x1_block_rows(shape_, budget_, sizeof(T), kernels::Pass::forward, threads_), threads_);
-                break;
-            case ConvAlgorithm::direct: kernels::direct_conv_forward(shape_, x.data(), w, b, y.data()); break;
-            default:
-                kernels::im2col_conv_forward(shape_, x.data(), w, b, y.data(), workspace_.data(), block_rows_, threads_);
-        }
+        if (algorithm_ == ConvAlgorithm::direct)
+            kernels::direct_conv_forward(shape_, x.data(), w, b, y.data());
+        else
+            kernels::im2col_conv_forward(shape_, x.data(), w, b, y.data(), workspace_.data(), block_rows_, threads_,
+                                         algorithm_ == ConvAlgorithm::gemm1x1);
     }
     void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
         prepare(x.shape());
@@ -133,18 +128,12 @@ private:
     void run_backward(const T* x, const T* dy, T* dx, T* dw, T* db) {
         const SerialEigenGemm serial_eigen;
         const T* w = bank_.weight_data();
-        switch (algorithm_) {
-            case ConvAlgorithm::gemm1x1:
-                kernels::gemm1x1_backward(shape_, x, dy, w, dx, dw, db,
-                                          kernels::gemm1x1_block_rows(shape_, budget_, sizeof(T), kernels::Pass::backward),
-                                          threads_);
-                break;
-            case ConvAlgorithm::direct:
-                if (dx) kernels::direct_conv_backward_data(shape_, dy, w, dx);
-                if (dw) kernels::direct_conv_backward_weights(shape_, x, dy, dw, db);
-                break;
-            default:
-                kernels::im2col_conv_backward(shape_, x, dy, w, dx, dw, db, workspace_.data(), block_rows_, threads_);
+        if (algorithm_ == ConvAlgorithm::direct) {
+            if (dx) kernels::direct_conv_backward_data(shape_, dy, w, dx);
+            if (dw) kernels::direct_conv_backward_weights(shape_, x, dy, dw, db);
+        } else {
+            kernels::im2col_conv_backward(shape_, x, dy, w, dx, dw, db, workspace_.data(), block_rows_, threads_,
+                                          algorithm_ == ConvAlgorithm::gemm1x1);
         }
     }
 
@@ -158,9 +147,10 @@ private:
         threads_ = shape_.flops() < 1e6 * requested_threads_ ? 1 : requested_threads_;
         algorithm_ = select_algorithm(requested_, shape_);
         index_t elements = 0;
-        if (algorithm_ == ConvAlgorithm::im2col) {
+        if (algorithm_ != ConvAlgorithm::direct) {
             block_rows_ = kernels::im2col_block_rows(shape_, budget_, sizeof(T), threads_);
-            elements = kernels::im2col_workspace_elements<T>(shape_, block_rows_, threads_);
+            elements = kernels::im2col_workspace_elements<T>(shape_, block_rows_, threads_,
+                                                             algorithm_ == ConvAlgorithm::gemm1x1);
         }
         workspace_.resize(elements);
         cached_input_ = input;
