@@ -64,6 +64,7 @@ int main() {
     std::printf("backward: dx %s, dW %tdx%td, db %td in %.2f ms (%.1f GFLOP/s for dX + dW)\n",
                 dx.shape().to_string().c_str(), conv.weight_gradient().rows(), conv.weight_gradient().cols(),
                 conv.bias_gradient().size(), t_bwd * 1e3, 2 * s.flops() / t_bwd * 1e-9);
-    std::printf("workspace: %td bytes (budget %td)\n", conv.workspace_bytes(), conv.workspace_budget_bytes());
+    std::printf("threads: %d; workspace: %td bytes (packed weights + per thread a patch block of at most %td bytes)\n",
+                num_threads(), conv.workspace_bytes(), conv.workspace_budget_bytes());
     return max_err < 1e-3 ? 0 : 1;
 }
