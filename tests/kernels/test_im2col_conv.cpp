@@ -171,6 +171,20 @@ TEST(Im2colConv, SkippingIm2colOnTheIdentity) {
                  std::invalid_argument);
 }
 
+// dW larger than kPrivateDwBytes is shared between the threads (split by patch columns); smaller
+// ones are accumulated per thread. Both on 2 and 3 threads.
+TEST(Im2colConv, SharedAndPrivateWeightGradients) {
+    const Shape in{2, 5, 4, 128};
+    for (const ConvParams& params : {ConvParams(128, 512, 3, 1, 1), ConvParams(128, 16, 3, 1, 1)}) {
+        const ConvShape s = resolve(params, in);
+        EXPECT_EQ(private_dw<float>(s, 2), params.filters == 16) << s.to_string();
+        for (int threads : {2, 3}) {
+            support::ConvProblem p{params, in, s, static_cast<std::uint64_t>(threads)};
+            compare_with_reference<float>(p, Data::small_integers, im2col_block_rows(s, 4096, sizeof(float), threads), threads);
+        }
+    }
+}
+
 TEST(Im2colConv, BlockRowsRespectTheBudget) {
     const ConvShape s = resolve(ConvParams(512, 512, 3, 1, 1), Shape{8, 14, 14, 512});
     const index_t rows = im2col_block_rows(s, index_t{2} << 20, sizeof(float));

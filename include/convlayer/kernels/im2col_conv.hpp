@@ -9,11 +9,13 @@
 // dP: with `skip_im2col` (ConvAlgorithm::gemm1x1) the kernels read x and write dx directly, with
 // no im2col, no col2im and no patch buffer.
 //
-// Workspace: [packed weights][threads x block_rows patch rows][threads x GEMM packing space], so
+// Workspace: [packed weights][private dW accumulators][threads x block_rows patch rows]
+// [threads x GEMM packing space], so
 // it is bounded by the weights plus threads x the block budget, never by the batch or the image.
 //
-// Threads: forward blocks are independent. dW takes threads*block_rows rows at a time, the
-// threads splitting their im2col by rows and the GEMM by patch columns. dX blocks scatter into
+// Threads: forward blocks are independent. A small dW (<= kPrivateDwBytes) is accumulated by each
+// thread over its own blocks and summed; a large one takes threads*block_rows rows at a time,
+// the threads splitting their im2col by rows and the GEMM by patch columns. dX blocks scatter into
 // overlapping input rows, so they run in two colours: blocks of at least ceil(F_eff/S) output
 // rows are far enough apart that every other block touches disjoint input rows.
 #pragma once
@@ -91,14 +93,26 @@ index_t packed_weight_elements(const ConvShape& s) {
                     checked_mul(s.k, detail::round_up(L, NR), "packed weights"));
 }
 
-/// Elements of workspace im2col_conv_* need (see the layout above).
+/// dW of at most this many bytes is accumulated privately by each thread over its own blocks and
+/// summed at the end (scales with threads); larger dW is shared, the threads splitting its columns.
+inline constexpr index_t kPrivateDwBytes = index_t{2} << 20;
+
+/// True when backward-weights gives each thread beyond the first a private dW accumulator.
+template <typename T>
+bool private_dw(const ConvShape& s, int threads) {
+    return threads > 1 && s.patch_length() * s.k * static_cast<index_t>(sizeof(T)) <= kPrivateDwBytes;
+}
+
+/// Elements of workspace im2col_conv_* need (see the layout above; plus threads - 1 private dW
+/// accumulators when private_dw()).
 template <typename T>
 index_t im2col_workspace_elements(const ConvShape& s, index_t block_rows, int threads = 1, bool skip_im2col = false) {
     const index_t patch_rows = skip_im2col ? 0 : block_rows;
     const index_t per_thread = checked_add(checked_mul(patch_rows, s.patch_length(), "im2col workspace"),
                                            detail::packing_elements<T>(s), "im2col workspace");
-    return checked_add(packed_weight_elements<T>(s), checked_mul(per_thread, threads, "im2col workspace"),
-                       "im2col workspace");
+    const index_t private_acc = private_dw<T>(s, threads) ? (threads - 1) * s.patch_length() * s.k : 0;
+    return checked_add(checked_add(packed_weight_elements<T>(s), private_acc, "im2col workspace"),
+                       checked_mul(per_thread, threads, "im2col workspace"), "im2col workspace");
 }
 
 namespace detail {
@@ -106,13 +120,15 @@ namespace detail {
 template <typename T>
 struct Im2colWorkspace {
     T* packed_w;
+    T* private_dw_acc;  // threads - 1 dW accumulators when private_dw()
     T* patches;  // threads x block_rows x L, contiguous
     T* packing;  // threads x packing_elements
     index_t packing_per_thread;
 
     Im2colWorkspace(const ConvShape& s, T* ws, index_t block_rows, int threads, bool skip_im2col)
         : packed_w(ws),
-          patches(ws + packed_weight_elements<T>(s)),
+          private_dw_acc(ws + packed_weight_elements<T>(s)),
+          patches(private_dw_acc + (private_dw<T>(s, threads) ? (threads - 1) * s.patch_length() * s.k : 0)),
           packing(patches + (skip_im2col ? 0 : threads * block_rows * s.patch_length())),
           packing_per_thread(packing_elements<T>(s)) {
         if (skip_im2col && !s.im2col_is_identity())
@@ -160,6 +176,43 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
                                   index_t block_rows, int threads = 1, bool skip_im2col = false) {
     const index_t M = s.output_positions(), L = s.patch_length(), shared_rows = block_rows * threads;
     const detail::Im2colWorkspace<T> ws(s, workspace, block_rows, threads, skip_im2col);
+    if (private_dw<T>(s, threads)) {
+        // Each thread accumulates dW^T over its own blocks (thread 0 straight into dw), then the
+        // accumulators are summed.
+        const index_t size = L * s.k;
+        std::fill(dw, dw + size, T(0));
+        std::fill(ws.private_dw_acc, ws.private_dw_acc + (threads - 1) * size, T(0));
+        const index_t KC = detail::depth_block(std::min(block_rows, M));
+        parallel_for((M + block_rows - 1) / block_rows, threads, [&](index_t blk, int t) {
+            const index_t m0 = blk * block_rows, rows = std::min(block_rows, M - m0);
+            T* acc = t == 0 ? dw : ws.private_dw_acc + (t - 1) * size;
+            const T* patches = x + m0 * L;
+            if (!skip_im2col) {
+                im2col(s, x, m0, m0 + rows, ws.patches + t * block_rows * L);
+                patches = ws.patches + t * block_rows * L;
+            }
+            T* packed_a = ws.packing_of(t);
+            T* packed_b = packed_a + std::max(detail::round_up(kGemmMc, GemmTile<T>::MR),
+                                              detail::round_up(s.k, GemmTile<T>::MR)) * kGemmKc;
+            for (index_t k0 = 0; k0 < rows; k0 += KC) {
+                const index_t kc = std::min(KC, rows - k0);
+                pack_a_panels_colmajor(dy + (m0 + k0) * s.k, s.k, s.k, kc, packed_a);
+                for (index_t j0 = 0; j0 < L; j0 += kGemmJc) {
+                    const index_t jc = std::min(kGemmJc, L - j0);
+                    pack_b_panels_rowmajor(patches + k0 * L + j0, L, kc, jc, packed_b);
+                    gemm_packed(packed_a, packed_b, s.k, jc, kc, acc + j0, L, true, static_cast<const T*>(nullptr));
+                }
+            }
+        });
+        parallel_for(threads, threads, [&](index_t part, int) {
+            const auto [e0, e1] = detail::split_range(size, threads, part);
+            for (int t = 1; t < threads; ++t) {
+                const T* acc = ws.private_dw_acc + (t - 1) * size;
+                for (index_t e = e0; e < e1; ++e) dw[e] += acc[e];
+            }
+        });
+        return;
+    }
     const index_t KC = detail::depth_block(std::min(shared_rows, M));
     for (index_t m0 = 0; m0 < M; m0 += shared_rows) {
         const index_t rows = std::min(shared_rows, M - m0);
