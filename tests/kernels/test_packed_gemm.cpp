@@ -1,5 +1,6 @@
-// The packed micro-kernel GEMM against Eigen's product: every tile shape (full and partial rows
-// and columns), first and accumulating depth blocks, with and without bias.
+// The micro-kernel GEMM against Eigen's product: A read in place row-major and column-major,
+// every tile shape (full and partial rows and columns), first and accumulating depth blocks,
+// with and without bias.
 #include "convlayer/kernels/packed_gemm.hpp"
 
 #include <gtest/gtest.h>
@@ -23,29 +24,54 @@ TYPED_TEST(PackedGemm, MatchesEigenExactlyOnSmallIntegers) {
     constexpr index_t MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
     std::mt19937_64 gen(17);
     auto uni = [&](index_t lo, index_t hi) { return std::uniform_int_distribution<index_t>(lo, hi)(gen); };
-    for (int trial = 0; trial < 200; ++trial) {
+    for (int trial = 0; trial < 300; ++trial) {
         const index_t rows = uni(1, 3 * MR + 1), cols = uni(1, 3 * NR + 1), depth = uni(1, 70);
+        const bool row_major = trial % 2 == 0, with_bias = trial % 3 == 0;
+        // A inside a larger buffer (leading dimension > extent), so reads past A would show.
+        const index_t lda = (row_major ? depth : rows) + uni(0, 5);
+        std::vector<T> a_buf(static_cast<std::size_t>(lda * (row_major ? rows : depth)));
+        support::fill_small_integers(a_buf.data(), static_cast<index_t>(a_buf.size()), static_cast<std::uint64_t>(trial));
         RowMatrix<T> A(rows, depth), C(rows, cols);
+        for (index_t i = 0; i < rows; ++i)
+            for (index_t k = 0; k < depth; ++k)
+                A(i, k) = a_buf[static_cast<std::size_t>(row_major ? i * lda + k : k * lda + i)];
         Matrix<T> B(depth, cols);
         Vector<T> bias(cols);
-        support::fill_small_integers(A.data(), A.size(), static_cast<std::uint64_t>(trial));
         support::fill_small_integers(B.data(), B.size(), static_cast<std::uint64_t>(trial) + 1000);
         support::fill_small_integers(bias.data(), bias.size(), static_cast<std::uint64_t>(trial) + 2000);
         // Two depth blocks: the first writes bias + A1*B1, the second accumulates A2*B2.
         const index_t split = uni(0, depth);
-        std::vector<T> pa(static_cast<std::size_t>((rows + MR - 1) / MR * MR * depth));
-        std::vector<T> pb(static_cast<std::size_t>((cols + NR - 1) / NR * NR * depth));
-        const bool with_bias = trial % 2 == 0;
+        std::vector<T> pb(static_cast<std::size_t>((cols + NR - 1) / NR * NR * depth)), edge(static_cast<std::size_t>(MR * depth));
         index_t k0 = 0;
         for (index_t kc : {split, depth - split}) {
             if (kc == 0) continue;
-            pack_a_panels(A.data() + k0, depth, rows, kc, pa.data());
             pack_b_panels_colmajor(B.data() + k0, depth, kc, cols, pb.data());
-            gemm_packed(pa.data(), pb.data(), rows, cols, kc, C.data(), cols, k0 > 0, with_bias ? bias.data() : nullptr);
+            const T* a = row_major ? a_buf.data() + k0 : a_buf.data() + k0 * lda;
+            gemm_block(a, lda, row_major, rows, kc, pb.data(), cols, C.data(), cols, k0 > 0,
+                       with_bias ? bias.data() : nullptr, edge.data());
             k0 += kc;
         }
         RowMatrix<T> expected = A * B;
         if (with_bias) expected.rowwise() += bias.transpose();
-        ASSERT_EQ(C, expected) << "rows " << rows << " cols " << cols << " depth " << depth << " split " << split;
+        ASSERT_EQ(C, expected) << "rows " << rows << " cols " << cols << " depth " << depth << " split " << split
+                               << (row_major ? " row-major" : " column-major");
     }
+}
+
+TYPED_TEST(PackedGemm, PackersLayOutPanels) {
+    using T = TypeParam;
+    constexpr index_t MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
+    const index_t rows = MR + 3, depth = 5, cols = NR + 2;
+    std::vector<T> a(static_cast<std::size_t>(rows * depth)), b(static_cast<std::size_t>(depth * cols));
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<T>(i + 1);
+    for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<T>(i + 1);
+    std::vector<T> pa(static_cast<std::size_t>(2 * MR * depth)), pb(static_cast<std::size_t>(2 * NR * depth));
+    pack_a_panels(a.data(), depth, rows, depth, pa.data());  // row-major A
+    EXPECT_EQ(pa[static_cast<std::size_t>(2 * MR + 1)], a[static_cast<std::size_t>(1 * depth + 2)]);  // (1, 2)
+    EXPECT_EQ(pa[static_cast<std::size_t>(MR * depth + 4 * MR + 2)], a[static_cast<std::size_t>((MR + 2) * depth + 4)]);
+    EXPECT_EQ(pa[static_cast<std::size_t>(MR * depth + 4 * MR + 3)], T(0));  // padding row
+    pack_b_panels_rowmajor(b.data(), cols, depth, cols, pb.data());
+    EXPECT_EQ(pb[static_cast<std::size_t>(3 * NR + 5)], b[static_cast<std::size_t>(3 * cols + 5)]);        // (3, 5)
+    EXPECT_EQ(pb[static_cast<std::size_t>(NR * depth + 2 * NR + 1)], b[static_cast<std::size_t>(2 * cols + NR + 1)]);
+    EXPECT_EQ(pb[static_cast<std::size_t>(NR * depth + 2 * NR + 2)], T(0));  // padding column
 }

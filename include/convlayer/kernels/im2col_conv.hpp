@@ -32,8 +32,8 @@
 
 namespace convlayer::kernels {
 
-/// At most kGemmKc depth x kGemmMc rows of A are packed at a time (about 100 KiB: resident in L2
-/// while the packed B panels stream past).
+/// At most kGemmKc depth x kGemmMc rows of A are multiplied at a time (about 100 KiB: resident in
+/// L2 while the packed B panels stream past).
 inline constexpr index_t kGemmKc = 256;
 inline constexpr index_t kGemmMc = 96;
 /// dW packs at most kGemmJc patch columns of B at a time.
@@ -53,7 +53,7 @@ inline index_t depth_block(index_t depth) {
     return (depth + blocks - 1) / blocks;
 }
 
-// GEMM packing space per thread: an A sub-block (kGemmMc rows, or all K filters for dW) and a
+// GEMM packing space per thread: A's edge panel (at most MR x kGemmKc; sized generously) and a
 // B sub-block (kGemmKc x kGemmJc, for dW).
 template <typename T>
 index_t packing_elements(const ConvShape& s) {
@@ -153,7 +153,7 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
     });
     parallel_for((M + block_rows - 1) / block_rows, threads, [&](index_t blk, int t) {
         const index_t m0 = blk * block_rows, rows = std::min(block_rows, M - m0);
-        T* packed_a = ws.packing_of(t);
+        T* edge = ws.packing_of(t);
         const T* patches = x + m0 * L;
         if (!skip_im2col) {
             im2col(s, x, m0, m0 + rows, ws.patches + t * block_rows * L);
@@ -163,8 +163,8 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
             const index_t mc = std::min(kGemmMc, rows - r0);
             for (index_t k0 = 0; k0 < L; k0 += KC) {
                 const index_t kc = std::min(KC, L - k0);
-                pack_a_panels(patches + r0 * L + k0, L, mc, kc, packed_a);
-                gemm_packed(packed_a, ws.packed_w + k0 * Kp, mc, s.k, kc, y + (m0 + r0) * s.k, s.k, k0 > 0, b);
+                gemm_block(patches + r0 * L + k0, L, true, mc, kc, ws.packed_w + k0 * Kp, s.k, y + (m0 + r0) * s.k, s.k,
+                           k0 > 0, b, edge);
             }
         }
     });
@@ -191,16 +191,17 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
                 im2col(s, x, m0, m0 + rows, ws.patches + t * block_rows * L);
                 patches = ws.patches + t * block_rows * L;
             }
-            T* packed_a = ws.packing_of(t);
-            T* packed_b = packed_a + std::max(detail::round_up(kGemmMc, GemmTile<T>::MR),
-                                              detail::round_up(s.k, GemmTile<T>::MR)) * kGemmKc;
+            T* edge = ws.packing_of(t);
+            T* packed_b = edge + std::max(detail::round_up(kGemmMc, GemmTile<T>::MR),
+                                          detail::round_up(s.k, GemmTile<T>::MR)) * kGemmKc;
             for (index_t k0 = 0; k0 < rows; k0 += KC) {
                 const index_t kc = std::min(KC, rows - k0);
-                pack_a_panels_colmajor(dy + (m0 + k0) * s.k, s.k, s.k, kc, packed_a);
                 for (index_t j0 = 0; j0 < L; j0 += kGemmJc) {
                     const index_t jc = std::min(kGemmJc, L - j0);
                     pack_b_panels_rowmajor(patches + k0 * L + j0, L, kc, jc, packed_b);
-                    gemm_packed(packed_a, packed_b, s.k, jc, kc, acc + j0, L, true, static_cast<const T*>(nullptr));
+                    // A = dY^T: element (filter i, position k) at dy[k*K + i].
+                    gemm_block(dy + (m0 + k0) * s.k, s.k, false, s.k, kc, packed_b, jc, acc + j0, L, true,
+                               static_cast<const T*>(nullptr), edge);
                 }
             }
         });
@@ -227,16 +228,17 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
         parallel_for(threads, threads, [&](index_t part, int t) {
             const auto [l0, l1] = detail::split_range(L, threads, part);
             if (l0 == l1) return;
-            T* packed_a = ws.packing_of(t);
-            T* packed_b = packed_a + std::max(detail::round_up(kGemmMc, GemmTile<T>::MR),
-                                              detail::round_up(s.k, GemmTile<T>::MR)) * kGemmKc;
+            T* edge = ws.packing_of(t);
+            T* packed_b = edge + std::max(detail::round_up(kGemmMc, GemmTile<T>::MR),
+                                          detail::round_up(s.k, GemmTile<T>::MR)) * kGemmKc;
             for (index_t k0 = 0; k0 < rows; k0 += KC) {  // depth: output positions
                 const index_t kc = std::min(KC, rows - k0);
-                pack_a_panels_colmajor(dy + (m0 + k0) * s.k, s.k, s.k, kc, packed_a);  // dY^T
                 for (index_t j0 = l0; j0 < l1; j0 += kGemmJc) {
                     const index_t jc = std::min(kGemmJc, l1 - j0);
                     pack_b_panels_rowmajor(patches + k0 * L + j0, L, kc, jc, packed_b);
-                    gemm_packed(packed_a, packed_b, s.k, jc, kc, dw + j0, L, m0 + k0 > 0, static_cast<const T*>(nullptr));
+                    // A = dY^T: element (filter i, position k) at dy[k*K + i].
+                    gemm_block(dy + (m0 + k0) * s.k, s.k, false, s.k, kc, packed_b, jc, dw + j0, L, m0 + k0 > 0,
+                               static_cast<const T*>(nullptr), edge);
                 }
             }
         });
@@ -267,14 +269,13 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
         parallel_for((blocks - colour + colours - 1) / colours, threads, [&](index_t i, int t) {
             const index_t m0 = (colours * i + colour) * block_rows, rows = std::min(block_rows, M - m0);
             T* dpatches = skip_im2col ? dx + m0 * L : ws.patches + t * block_rows * L;
-            T* packed_a = ws.packing_of(t);
+            T* edge = ws.packing_of(t);
             for (index_t r0 = 0; r0 < rows; r0 += kGemmMc) {
                 const index_t mc = std::min(kGemmMc, rows - r0);
                 for (index_t k0 = 0; k0 < s.k; k0 += KC) {
                     const index_t kc = std::min(KC, s.k - k0);
-                    pack_a_panels(dy + (m0 + r0) * s.k + k0, s.k, mc, kc, packed_a);
-                    gemm_packed(packed_a, ws.packed_w + k0 * Lp, mc, L, kc, dpatches + r0 * L, L, k0 > 0,
-                                static_cast<const T*>(nullptr));
+                    gemm_block(dy + (m0 + r0) * s.k + k0, s.k, true, mc, kc, ws.packed_w + k0 * Lp, L, dpatches + r0 * L,
+                               L, k0 > 0, static_cast<const T*>(nullptr), edge);
                 }
             }
             if (!skip_im2col) col2im_add(s, dpatches, m0, m0 + rows, dx);
