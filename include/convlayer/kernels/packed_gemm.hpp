@@ -29,70 +29,47 @@ struct GemmTile {
     static constexpr int NR = 2 * kLanes;
 };
 
-/// Packs rows [0, rows) x depth [0, depth) of a row-major matrix (leading dimension lda) into
-/// MR-row micro-panels, zero-padding the last panel. dst holds ceil(rows/MR)*MR*depth values.
+/// Packs a count x depth region, element (i, k) at src[i*stride_i + k*stride_k], into micro-panels
+/// of `Width` along i: element (i, k) goes to dst[(i / Width)*Width*depth + k*Width + i % Width];
+/// the last panel is zero-padded. The loop runs along whichever index is contiguous in src, so
+/// reads are sequential (which the prefetcher follows even when src is far from the core).
+template <int Width, typename T>
+void pack_panels(const T* src, index_t stride_i, index_t stride_k, index_t count, index_t depth, T* dst) {
+    for (index_t i0 = 0; i0 < count; i0 += Width, dst += Width * depth) {
+        const index_t w = std::min<index_t>(Width, count - i0);
+        const T* s0 = src + i0 * stride_i;
+        if (stride_k == 1) {
+            for (index_t i = 0; i < w; ++i)
+                for (index_t k = 0; k < depth; ++k) dst[k * Width + i] = s0[i * stride_i + k];
+        } else if (stride_i == 1) {
+            for (index_t k = 0; k < depth; ++k) std::copy(s0 + k * stride_k, s0 + k * stride_k + w, dst + k * Width);
+        } else {
+            for (index_t k = 0; k < depth; ++k)
+                for (index_t i = 0; i < w; ++i) dst[k * Width + i] = s0[i * stride_i + k * stride_k];
+        }
+        for (index_t k = 0; k < depth; ++k) std::fill(dst + k * Width + w, dst + (k + 1) * Width, T(0));
+    }
+}
+
+/// A (rows x depth), row-major with leading dimension lda, into MR-row panels.
 template <typename T>
 void pack_a_panels(const T* a, index_t lda, index_t rows, index_t depth, T* dst) {
-    constexpr int MR = GemmTile<T>::MR;
-    for (index_t i0 = 0; i0 < rows; i0 += MR, dst += MR * depth) {
-        const index_t r = std::min<index_t>(MR, rows - i0);
-        // Row by row: each source row is read sequentially, which the prefetcher follows even
-        // when A is far from the core.
-        for (index_t i = 0; i < r; ++i) {
-            const T* src = a + (i0 + i) * lda;
-            for (index_t k = 0; k < depth; ++k) dst[k * MR + i] = src[k];
-        }
-        for (index_t i = r; i < MR; ++i)
-            for (index_t k = 0; k < depth; ++k) dst[k * MR + i] = T(0);
-    }
+    pack_panels<GemmTile<T>::MR>(a, lda, 1, rows, depth, dst);
 }
-
-/// Packs rows [0, rows) x depth [0, depth) of a column-major matrix (element (i, k) at
-/// a[k*lda + i]) into MR-row micro-panels, zero-padding the last panel.
+/// A (rows x depth), column-major (element (i, k) at a[k*lda + i]), into MR-row panels.
 template <typename T>
 void pack_a_panels_colmajor(const T* a, index_t lda, index_t rows, index_t depth, T* dst) {
-    constexpr int MR = GemmTile<T>::MR;
-    for (index_t i0 = 0; i0 < rows; i0 += MR, dst += MR * depth) {
-        const index_t r = std::min<index_t>(MR, rows - i0);
-        for (index_t k = 0; k < depth; ++k) {
-            T* d = dst + k * MR;
-            const T* src = a + k * lda + i0;
-            for (index_t i = 0; i < r; ++i) d[i] = src[i];
-            for (index_t i = r; i < MR; ++i) d[i] = T(0);
-        }
-    }
+    pack_panels<GemmTile<T>::MR>(a, 1, lda, rows, depth, dst);
 }
-
-/// Packs depth [0, depth) x columns [0, cols) of a row-major B (element (k, j) at b[k*ldb + j])
-/// into NR-column micro-panels, zero-padding the last one.
+/// B (depth x cols), row-major (element (k, j) at b[k*ldb + j]), into NR-column panels.
 template <typename T>
 void pack_b_panels_rowmajor(const T* b, index_t ldb, index_t depth, index_t cols, T* dst) {
-    constexpr int NR = GemmTile<T>::NR;
-    for (index_t j0 = 0; j0 < cols; j0 += NR, dst += NR * depth) {
-        const index_t c = std::min<index_t>(NR, cols - j0);
-        for (index_t k = 0; k < depth; ++k) {
-            const T* src = b + k * ldb + j0;
-            T* d = dst + k * NR;
-            std::copy(src, src + c, d);
-            std::fill(d + c, d + NR, T(0));
-        }
-    }
+    pack_panels<GemmTile<T>::NR>(b, 1, ldb, cols, depth, dst);
 }
-
-/// Packs depth [0, depth) x columns [0, cols) of B, given column-major (element (k, j) at
-/// b[j*ldb + k]), into NR-column micro-panels, zero-padding the last one.
+/// B (depth x cols), column-major (element (k, j) at b[j*ldb + k]), into NR-column panels.
 template <typename T>
 void pack_b_panels_colmajor(const T* b, index_t ldb, index_t depth, index_t cols, T* dst) {
-    constexpr int NR = GemmTile<T>::NR;
-    for (index_t j0 = 0; j0 < cols; j0 += NR, dst += NR * depth) {
-        const index_t c = std::min<index_t>(NR, cols - j0);
-        for (index_t j = 0; j < c; ++j) {
-            const T* src = b + (j0 + j) * ldb;
-            for (index_t k = 0; k < depth; ++k) dst[k * NR + j] = src[k];
-        }
-        for (index_t j = c; j < NR; ++j)
-            for (index_t k = 0; k < depth; ++k) dst[k * NR + j] = T(0);
-    }
+    pack_panels<GemmTile<T>::NR>(b, ldb, 1, cols, depth, dst);
 }
 
 /// One MR x NR tile: c[0:rows, 0:cols] = (accumulate ? c : bias) + A_panel * b_panel over
