@@ -1,0 +1,167 @@
+// IDX reader: plain and gzip files the test writes, every value type, and broken files.
+#include "convlayer/io/idx.hpp"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+using namespace convlayer;
+using namespace convlayer::io;
+
+namespace {
+
+std::string temp_path(const std::string& name) { return ::testing::TempDir() + "convlayer_idx_" + name; }
+
+std::vector<std::uint8_t> header(std::uint8_t type, std::vector<std::uint32_t> dims) {
+    std::vector<std::uint8_t> h{0, 0, type, static_cast<std::uint8_t>(dims.size())};
+    for (std::uint32_t d : dims)
+        for (int shift : {24, 16, 8, 0}) h.push_back(static_cast<std::uint8_t>(d >> shift));
+    return h;
+}
+
+void write_plain(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
+                                                static_cast<std::streamsize>(bytes.size()));
+}
+
+void write_gzip(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+    gzFile f = gzopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())), static_cast<int>(bytes.size()));
+    ASSERT_EQ(gzclose(f), Z_OK);
+}
+
+// Two 2x3 images with pixel values 0, 51, ..., 255 and labels 7, 3.
+std::vector<std::uint8_t> images_file() {
+    auto bytes = header(0x08, {2, 2, 3});
+    for (int i = 0; i < 12; ++i) bytes.push_back(static_cast<std::uint8_t>((i % 6) * 51));
+    return bytes;
+}
+
+template <typename E = IdxError, typename F>
+void expect_error_mentioning(F&& f, const std::string& part) {
+    try {
+        f();
+        FAIL() << "expected an error mentioning '" << part << "'";
+    } catch (const E& e) {
+        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
+
+TEST(Idx, ReadsImagesPlainAndGzip) {
+    for (bool gz : {false, true}) {
+        const std::string path = temp_path(gz ? "images.gz" : "images");
+        gz ? write_gzip(path, images_file()) : write_plain(path, images_file());
+        const Volume<float> v = read_idx_images<float>(path);
+        ASSERT_EQ(v.shape(), (Shape{2, 2, 3, 1}));
+        EXPECT_FLOAT_EQ(v(0, 0, 1, 0), 51.0f / 255.0f);
+        EXPECT_FLOAT_EQ(v(1, 1, 2, 0), 1.0f);
+        EXPECT_FLOAT_EQ(v(1, 0, 0, 0), 0.0f);
+        std::remove(path.c_str());
+    }
+}
+
+TEST(Idx, ReadsLabels) {
+    auto bytes = header(0x08, {3});
+    bytes.insert(bytes.end(), {7, 3, 9});
+    const std::string path = temp_path("labels.gz");
+    write_gzip(path, bytes);
+    EXPECT_EQ(read_idx_labels(path), (std::vector<int>{7, 3, 9}));
+    std::remove(path.c_str());
+}
+
+TEST(Idx, DecodesEveryValueTypeBigEndian) {
+    const std::string path = temp_path("types");
+    {  // i16: -2, 300
+        auto b = header(0x0B, {2});
+        b.insert(b.end(), {0xFF, 0xFE, 0x01, 0x2C});
+        write_plain(path, b);
+        const IdxArray a = read_idx(path);
+        EXPECT_EQ(a.value(0), -2.0);
+        EXPECT_EQ(a.value(1), 300.0);
+    }
+    {  // i32: -70000; i8: -5
+        auto b = header(0x0C, {1});
+        b.insert(b.end(), {0xFF, 0xFE, 0xEE, 0x90});
+        write_plain(path, b);
+        EXPECT_EQ(read_idx(path).value(0), -70000.0);
+        auto c = header(0x09, {1});
+        c.push_back(0xFB);
+        write_plain(path, c);
+        EXPECT_EQ(read_idx(path).value(0), -5.0);
+    }
+    {  // f32 1.5 = 0x3FC00000; f64 -2.25 = 0xC002000000000000
+        auto b = header(0x0D, {1});
+        b.insert(b.end(), {0x3F, 0xC0, 0x00, 0x00});
+        write_plain(path, b);
+        EXPECT_EQ(read_idx(path).value(0), 1.5);
+        auto c = header(0x0E, {1});
+        c.insert(c.end(), {0xC0, 0x02, 0, 0, 0, 0, 0, 0});
+        write_plain(path, c);
+        EXPECT_EQ(read_idx(path).value(0), -2.25);
+    }
+    std::remove(path.c_str());
+}
+
+TEST(Idx, BrokenFilesGiveClearErrors) {
+    const std::string path = temp_path("broken");
+    expect_error_mentioning([&] { read_idx(temp_path("does-not-exist")); }, "cannot open");
+
+    write_plain(path, {0, 0});
+    expect_error_mentioning([&] { read_idx(path); }, "too short");
+
+    auto bad_magic = images_file();
+    bad_magic[0] = 1;
+    write_plain(path, bad_magic);
+    expect_error_mentioning([&] { read_idx(path); }, "not an IDX file");
+
+    auto bad_type = images_file();
+    bad_type[2] = 0x07;
+    write_plain(path, bad_type);
+    expect_error_mentioning([&] { read_idx(path); }, "unknown IDX type code 7");
+
+    auto short_header = header(0x08, {2, 2, 3});
+    short_header.resize(10);
+    write_plain(path, short_header);
+    expect_error_mentioning([&] { read_idx(path); }, "truncated header");
+
+    auto truncated = images_file();
+    truncated.resize(truncated.size() - 5);
+    write_plain(path, truncated);
+    expect_error_mentioning([&] { read_idx(path); }, "declares 12 data bytes, the file has 7");
+
+    auto trailing = images_file();
+    trailing.push_back(1);
+    write_plain(path, trailing);
+    expect_error_mentioning([&] { read_idx(path); }, "1 bytes after the declared data");
+
+    // A gzip stream cut in the middle.
+    write_gzip(path, std::vector<std::uint8_t>(images_file().size() * 50, 0));
+    std::vector<char> gz;
+    {
+        std::ifstream in(path, std::ios::binary);
+        gz.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    gz.resize(gz.size() / 2);
+    std::ofstream(path, std::ios::binary).write(gz.data(), static_cast<std::streamsize>(gz.size()));
+    EXPECT_THROW(read_idx(path), IdxError);
+
+    // Labels read as images (wrong rank) and images as labels.
+    auto labels = header(0x08, {3});
+    labels.insert(labels.end(), {1, 2, 3});
+    write_plain(path, labels);
+    expect_error_mentioning([&] { read_idx_images<float>(path); }, "3 dimensions (N, H, W)");
+    write_plain(path, images_file());
+    expect_error_mentioning([&] { read_idx_labels(path); }, "1 dimension");
+
+    // Declared sizes that overflow are an error before any allocation.
+    write_plain(path, header(0x0E, {0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}));
+    EXPECT_THROW(read_idx(path), std::length_error);
+    std::remove(path.c_str());
+}
