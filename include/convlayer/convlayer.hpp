@@ -22,3 +22,5 @@
 #include "convlayer/layers/layer.hpp"
 #include "convlayer/layers/locally_connected_layer.hpp"
 #include "convlayer/layers/make_conv_layer.hpp"
+#include "convlayer/layers/pool_layer.hpp"
+#include "convlayer/layers/relu_layer.hpp"

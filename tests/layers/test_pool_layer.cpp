@@ -1,0 +1,99 @@
+// Max and average pooling against a plain reference, finite differences, geometry and errors.
+#include "convlayer/layers/pool_layer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "tests/support/gradient_check.hpp"
+
+using namespace convlayer;
+
+namespace {
+// The definition, written independently: windows over in-bounds inputs only.
+template <typename T>
+Volume<T> reference_pool(PoolKind kind, const Volume<T>& x, index_t f, index_t s, index_t p, const Shape& out) {
+    Volume<T> y(out);
+    for (index_t n = 0; n < out.n; ++n)
+        for (index_t oy = 0; oy < out.h; ++oy)
+            for (index_t ox = 0; ox < out.w; ++ox)
+                for (index_t d = 0; d < out.d; ++d) {
+                    double acc = kind == PoolKind::max ? -INFINITY : 0.0;
+                    int count = 0;
+                    for (index_t ky = 0; ky < f; ++ky)
+                        for (index_t kx = 0; kx < f; ++kx) {
+                            const index_t iy = oy * s - p + ky, ix = ox * s - p + kx;
+                            if (iy < 0 || iy >= x.height() || ix < 0 || ix >= x.width()) continue;
+                            const double v = x(n, iy, ix, d);
+                            acc = kind == PoolKind::max ? std::max(acc, v) : acc + v;
+                            ++count;
+                        }
+                    y(n, oy, ox, d) = static_cast<T>(kind == PoolKind::max ? acc : acc / count);
+                }
+    return y;
+}
+}  // namespace
+
+TEST(PoolLayer, MatchesTheReference) {
+    struct Case { index_t f, s, p, h, w; };
+    for (PoolKind kind : {PoolKind::max, PoolKind::average})
+        for (const Case& c : {Case{2, 2, 0, 8, 6}, Case{3, 2, 1, 7, 9}, Case{3, 1, 1, 5, 4}, Case{5, 3, 2, 10, 13}}) {
+            PoolLayer<double> pool(kind, c.f, c.s, c.p);
+            Volume<double> x(2, c.h, c.w, 3);
+            x.fill_random(static_cast<std::uint64_t>(c.f * 10 + c.s));
+            const Volume<double> y = pool.forward(x);
+            const Volume<double> ref = reference_pool(kind, x, c.f, c.s, c.p, y.shape());
+            EXPECT_EQ(y.shape().h, (c.h - c.f + 2 * c.p) / c.s + 1);
+            EXPECT_LT((y.flat() - ref.flat()).cwiseAbs().maxCoeff(), 1e-14) << pool.describe();
+        }
+}
+
+TEST(PoolLayer, GradientsByFiniteDifferences) {
+    for (PoolKind kind : {PoolKind::max, PoolKind::average}) {
+        PoolLayer<double> pool(kind, 3, 2, 1);
+        Volume<double> x(2, 7, 5, 2);
+        x.fill_random(9);  // distinct values: no ties inside a window
+        support::GradientCheckResult r;
+        EXPECT_TRUE(support::check_gradients(pool, x, {}, &r)) << pool.describe();
+        EXPECT_GT(r.checked, 100);
+    }
+}
+
+TEST(PoolLayer, MaxSendsTheGradientToTheFirstMaximum) {
+    PoolLayer<float> pool(PoolKind::max, 2, 2);
+    Volume<float> x(1, 2, 2, 1), dy(1, 1, 1, 1), dx;
+    x.fill(1.0f);  // a tie: the first in y, then x order wins
+    dy.fill(5.0f);
+    pool.backward(x, dy, &dx);
+    EXPECT_EQ(dx(0, 0, 0, 0), 5.0f);
+    EXPECT_EQ(dx.flat().sum(), 5.0f);
+}
+
+TEST(PoolLayer, GeometryAndErrors) {
+    PoolLayer<float> pool(PoolKind::max, 2, 2);
+    EXPECT_EQ(pool.output_shape(Shape{8, 28, 28, 32}), (Shape{8, 14, 14, 32}));
+    EXPECT_EQ(pool.describe(), "MaxPool 2x2, stride 2x2, pad 0x0");
+    EXPECT_EQ(pool.parameter_count(), 0);
+    // (7 - 2)/2 + 1 = 3.5: rejected by default, floored or padded on request.
+    try {
+        (void)pool.output_shape(Shape{1, 7, 8, 1});
+        FAIL();
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("3.5"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(PoolLayer<float>(PoolKind::max, 2, 2, 0, FitPolicy::crop).output_shape(Shape{1, 7, 8, 1}).h, 3);
+    EXPECT_EQ(PoolLayer<float>(PoolKind::average, 2, 2, 0, FitPolicy::pad_to_fit).output_shape(Shape{1, 7, 8, 1}).h, 4);
+    EXPECT_THROW(PoolLayer<float>(PoolKind::max, 0, 1), std::invalid_argument);
+    EXPECT_THROW(PoolLayer<float>(PoolKind::max, 2, 0), std::invalid_argument);
+    EXPECT_THROW((void)pool.output_shape(Shape{1, 1, 8, 1}), std::invalid_argument);  // window larger than input
+    // A window entirely in the padding is refused.
+    EXPECT_THROW((void)PoolLayer<float>(PoolKind::average, 2, 1, 2).output_shape(Shape{1, 4, 4, 1}), std::invalid_argument);
+}
+
+TEST(PoolLayer, NanPropagatesThroughMax) {
+    PoolLayer<float> pool(PoolKind::max, 2, 2);
+    Volume<float> x(1, 2, 2, 1);
+    x(0, 1, 0, 0) = std::numeric_limits<float>::quiet_NaN();
+    EXPECT_TRUE(std::isnan(pool.forward(x)(0, 0, 0, 0)));
+}
