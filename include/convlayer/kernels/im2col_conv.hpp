@@ -136,7 +136,39 @@ struct Im2colWorkspace {
                                         s.to_string());
     }
     T* packing_of(int thread) const { return packing + thread * packing_per_thread; }
+    // The B sub-block of a thread's packing space, after the space for A's edge panel.
+    T* packed_b_of(const ConvShape& s, int thread) const {
+        return packing_of(thread) + std::max(round_up(kGemmMc, GemmTile<T>::MR), round_up(s.k, GemmTile<T>::MR)) * kGemmKc;
+    }
+    // The patch rows [m0, m0 + rows) for thread `thread`: x itself when im2col is skipped,
+    // otherwise im2col'd into the thread's patch block.
+    const T* block_patches(const ConvShape& s, const T* x, index_t m0, index_t rows, index_t block_rows, int thread,
+                           bool skip_im2col) const {
+        const index_t L = s.patch_length();
+        if (skip_im2col) return x + m0 * L;
+        T* dst = patches + thread * block_rows * L;
+        im2col(s, x, m0, m0 + rows, dst);
+        return dst;
+    }
 };
+
+// acc (dW^T, K x L row-major) += dY_rows^T * P_rows over `rows` patch rows, for the patch columns
+// [l0, l1); with `overwrite`, the first depth block overwrites acc instead of adding to it.
+template <typename T>
+void accumulate_dw(const ConvShape& s, const T* patches, const T* dy_rows, index_t rows, index_t l0, index_t l1,
+                   index_t depth_block, T* acc, bool overwrite, T* edge, T* packed_b) {
+    const index_t L = s.patch_length();
+    for (index_t k0 = 0; k0 < rows; k0 += depth_block) {  // depth: output positions
+        const index_t kc = std::min(depth_block, rows - k0);
+        for (index_t j0 = l0; j0 < l1; j0 += kGemmJc) {
+            const index_t jc = std::min(kGemmJc, l1 - j0);
+            pack_b_panels_rowmajor(patches + k0 * L + j0, L, kc, jc, packed_b);
+            // A = dY^T: element (filter i, position k) at dy[k*K + i].
+            gemm_block(dy_rows + k0 * s.k, s.k, false, s.k, kc, packed_b, jc, acc + j0, L, !(overwrite && k0 == 0),
+                       static_cast<const T*>(nullptr), edge);
+        }
+    }
+}
 }  // namespace detail
 
 /// y = conv(x, w) + b. `b` may be null. `workspace` holds im2col_workspace_elements() elements.
@@ -154,11 +186,7 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
     parallel_for((M + block_rows - 1) / block_rows, threads, [&](index_t blk, int t) {
         const index_t m0 = blk * block_rows, rows = std::min(block_rows, M - m0);
         T* edge = ws.packing_of(t);
-        const T* patches = x + m0 * L;
-        if (!skip_im2col) {
-            im2col(s, x, m0, m0 + rows, ws.patches + t * block_rows * L);
-            patches = ws.patches + t * block_rows * L;
-        }
+        const T* patches = ws.block_patches(s, x, m0, rows, block_rows, t, skip_im2col);
         for (index_t r0 = 0; r0 < rows; r0 += kGemmMc) {
             const index_t mc = std::min(kGemmMc, rows - r0);
             for (index_t k0 = 0; k0 < L; k0 += KC) {
@@ -186,24 +214,9 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
         parallel_for((M + block_rows - 1) / block_rows, threads, [&](index_t blk, int t) {
             const index_t m0 = blk * block_rows, rows = std::min(block_rows, M - m0);
             T* acc = t == 0 ? dw : ws.private_dw_acc + (t - 1) * size;
-            const T* patches = x + m0 * L;
-            if (!skip_im2col) {
-                im2col(s, x, m0, m0 + rows, ws.patches + t * block_rows * L);
-                patches = ws.patches + t * block_rows * L;
-            }
-            T* edge = ws.packing_of(t);
-            T* packed_b = edge + std::max(detail::round_up(kGemmMc, GemmTile<T>::MR),
-                                          detail::round_up(s.k, GemmTile<T>::MR)) * kGemmKc;
-            for (index_t k0 = 0; k0 < rows; k0 += KC) {
-                const index_t kc = std::min(KC, rows - k0);
-                for (index_t j0 = 0; j0 < L; j0 += kGemmJc) {
-                    const index_t jc = std::min(kGemmJc, L - j0);
-                    pack_b_panels_rowmajor(patches + k0 * L + j0, L, kc, jc, packed_b);
-                    // A = dY^T: element (filter i, position k) at dy[k*K + i].
-                    gemm_block(dy + (m0 + k0) * s.k, s.k, false, s.k, kc, packed_b, jc, acc + j0, L, true,
-                               static_cast<const T*>(nullptr), edge);
-                }
-            }
+            const T* patches = ws.block_patches(s, x, m0, rows, block_rows, t, skip_im2col);
+            detail::accumulate_dw(s, patches, dy + m0 * s.k, rows, 0, L, KC, acc, false, ws.packing_of(t),
+                                  ws.packed_b_of(s, t));
         });
         parallel_for(threads, threads, [&](index_t part, int) {
             const auto [e0, e1] = detail::split_range(size, threads, part);
@@ -227,20 +240,8 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
         }
         parallel_for(threads, threads, [&](index_t part, int t) {
             const auto [l0, l1] = detail::split_range(L, threads, part);
-            if (l0 == l1) return;
-            T* edge = ws.packing_of(t);
-            T* packed_b = edge + std::max(detail::round_up(kGemmMc, GemmTile<T>::MR),
-                                          detail::round_up(s.k, GemmTile<T>::MR)) * kGemmKc;
-            for (index_t k0 = 0; k0 < rows; k0 += KC) {  // depth: output positions
-                const index_t kc = std::min(KC, rows - k0);
-                for (index_t j0 = l0; j0 < l1; j0 += kGemmJc) {
-                    const index_t jc = std::min(kGemmJc, l1 - j0);
-                    pack_b_panels_rowmajor(patches + k0 * L + j0, L, kc, jc, packed_b);
-                    // A = dY^T: element (filter i, position k) at dy[k*K + i].
-                    gemm_block(dy + (m0 + k0) * s.k, s.k, false, s.k, kc, packed_b, jc, dw + j0, L, m0 + k0 > 0,
-                               static_cast<const T*>(nullptr), edge);
-                }
-            }
+            detail::accumulate_dw(s, patches, dy + m0 * s.k, rows, l0, l1, KC, dw, m0 == 0, ws.packing_of(t),
+                                  ws.packed_b_of(s, t));
         });
     }
 }

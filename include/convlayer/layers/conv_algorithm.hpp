@@ -10,8 +10,8 @@ namespace convlayer {
 
 enum class ConvAlgorithm {
     automatic,  ///< gemm1x1 where it applies, otherwise im2col
-    im2col,     ///< im2col + Eigen GEMM over bounded blocks: any configuration
-    gemm1x1,    ///< one GEMM on the NHWC input: 1x1 kernel, stride 1, no padding only
+    im2col,     ///< im2col + packed GEMM over bounded blocks: any configuration
+    gemm1x1,    ///< the packed GEMM on the NHWC input itself: 1x1 kernel, stride 1, no padding only
     direct,     ///< the nested-loop reference: any configuration, slow, allocates
 };
 
