@@ -28,8 +28,7 @@ public:
     /// Zero-initialised bank. `set_dims` prefixes the logical dims reported by parameters()
     /// (e.g. {H2, W2} for per-position sets, {} for a shared set).
     FilterBank(const ConvParams& p, index_t sets, std::vector<index_t> set_dims)
-        : params_(p), filter_size_(p.filter_size()), filters_(p.filters), sets_(sets),
-          set_dims_(std::move(set_dims)) {
+        : params_(p), sets_(sets), set_dims_(std::move(set_dims)) {
         const index_t w = checked_mul(sets, p.weight_count(), "weight count");
         const index_t b = checked_mul(sets, p.filters, "bias count");
         for (auto* buf : {&weights_, &weight_grad_}) buf->resize(w);
@@ -39,20 +38,20 @@ public:
     }
 
     index_t sets() const { return sets_; }
-    index_t filters() const { return filters_; }
-    index_t filter_size() const { return filter_size_; }
+    index_t filters() const { return params_.filters; }
+    index_t filter_size() const { return params_.kernel.h * params_.kernel.w * params_.in_depth; }
 
     /// Set `set` as the (Fh*Fw*D1) x K matrix, one column per filter.
-    MatrixMap<T> weights(index_t set = 0) { return MatrixMap<T>(weight_data() + set_offset(set), filter_size_, filters_); }
+    MatrixMap<T> weights(index_t set = 0) { return MatrixMap<T>(weight_data() + set_offset(set), filter_size(), filters()); }
     ConstMatrixMap<T> weights(index_t set = 0) const {
-        return ConstMatrixMap<T>(weight_data() + set_offset(set), filter_size_, filters_);
+        return ConstMatrixMap<T>(weight_data() + set_offset(set), filter_size(), filters());
     }
-    VectorMap<T> bias(index_t set = 0) { return VectorMap<T>(bias_data() + set * filters_, filters_); }
-    ConstVectorMap<T> bias(index_t set = 0) const { return ConstVectorMap<T>(bias_data() + set * filters_, filters_); }
+    VectorMap<T> bias(index_t set = 0) { return VectorMap<T>(bias_data() + set * filters(), filters()); }
+    ConstVectorMap<T> bias(index_t set = 0) const { return ConstVectorMap<T>(bias_data() + set * filters(), filters()); }
     MatrixMap<T> weight_gradient(index_t set = 0) {
-        return MatrixMap<T>(weight_grad_.data() + set_offset(set), filter_size_, filters_);
+        return MatrixMap<T>(weight_grad_.data() + set_offset(set), filter_size(), filters());
     }
-    VectorMap<T> bias_gradient(index_t set = 0) { return VectorMap<T>(bias_grad_.data() + set * filters_, filters_); }
+    VectorMap<T> bias_gradient(index_t set = 0) { return VectorMap<T>(bias_grad_.data() + set * filters(), filters()); }
 
     T* weight_data() { return weights_.data(); }
     const T* weight_data() const { return weights_.data(); }
@@ -64,18 +63,18 @@ public:
     /// "weights" with dims set_dims + {K, Fh, Fw, D1}, then "bias" with set_dims + {K}.
     std::vector<Parameter<T>> parameters() {
         std::vector<index_t> wd = set_dims_, bd = set_dims_;
-        wd.insert(wd.end(), {filters_, params_.kernel.h, params_.kernel.w, params_.in_depth});
-        bd.push_back(filters_);
+        wd.insert(wd.end(), {filters(), params_.kernel.h, params_.kernel.w, params_.in_depth});
+        bd.push_back(filters());
         return {{"weights", wd, weights_.data(), weight_grad_.data(), weights_.size()},
                 {"bias", bd, bias_.data(), bias_grad_.data(), bias_.size()}};
     }
     index_t parameter_count() const { return weights_.size() + bias_.size(); }
 
 private:
-    index_t set_offset(index_t set) const { return set * filter_size_ * filters_; }
+    index_t set_offset(index_t set) const { return set * filter_size() * filters(); }
 
     ConvParams params_;
-    index_t filter_size_, filters_, sets_;
+    index_t sets_;
     std::vector<index_t> set_dims_;
     AlignedBuffer<T> weights_, weight_grad_, bias_, bias_grad_;
 };
