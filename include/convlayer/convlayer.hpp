@@ -1,5 +1,6 @@
 // convlayer: header-only tensors ("volumes") and convolution layers on Eigen.
-// Include this umbrella header, or the individual headers under convlayer/.
+// Include this umbrella header, or the individual headers under convlayer/. File formats
+// (convlayer/io/) are included separately: some need zlib or libpng.
 #pragma once
 
 #include "convlayer/core/aligned_buffer.hpp"
@@ -18,9 +19,17 @@
 #include "convlayer/layers/conv1x1_layer.hpp"
 #include "convlayer/layers/conv_algorithm.hpp"
 #include "convlayer/layers/conv_layer.hpp"
+#include "convlayer/layers/dense_layer.hpp"
 #include "convlayer/layers/filter_bank.hpp"
+#include "convlayer/layers/flatten_layer.hpp"
 #include "convlayer/layers/layer.hpp"
 #include "convlayer/layers/locally_connected_layer.hpp"
 #include "convlayer/layers/make_conv_layer.hpp"
 #include "convlayer/layers/pool_layer.hpp"
 #include "convlayer/layers/relu_layer.hpp"
+#include "convlayer/layers/softmax_cross_entropy.hpp"
+#include "convlayer/nn/initializers.hpp"
+#include "convlayer/nn/optimizers.hpp"
+#include "convlayer/nn/sequential.hpp"
+#include "convlayer/nn/trainer.hpp"
+#include "convlayer/nn/weights_file.hpp"

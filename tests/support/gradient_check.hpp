@@ -79,7 +79,8 @@ inline ::testing::AssertionResult check_gradients(Layer<double>& layer, Volume<d
     GradientCheckResult result;
     Volume<double> r(layer.output_shape(x.shape()));
     fill_uniform(r.data(), r.size(), o.seed);
-    Volume<double> dx;
+    Volume<double> y, dx;
+    layer.forward(x, y);  // backward() follows the forward() of the same input, as in training
     layer.backward(x, r, &dx);
     // Copy analytic parameter gradients: the finite-difference forwards must not disturb them.
     auto params = layer.parameters();

@@ -65,7 +65,8 @@ public:
         std::vector<index_t> wd = set_dims_, bd = set_dims_;
         wd.insert(wd.end(), {filters(), params_.kernel.h, params_.kernel.w, params_.in_depth});
         bd.push_back(filters());
-        return {{"weights", wd, weights_.data(), weight_grad_.data(), weights_.size()},
+        const index_t taps = params_.kernel.h * params_.kernel.w;
+        return {{"weights", wd, weights_.data(), weight_grad_.data(), weights_.size(), filter_size(), filters() * taps},
                 {"bias", bd, bias_.data(), bias_grad_.data(), bias_.size()}};
     }
     index_t parameter_count() const { return weights_.size() + bias_.size(); }

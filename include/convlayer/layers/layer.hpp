@@ -17,6 +17,10 @@ struct Parameter {
     T* value = nullptr;           ///< `size` values
     T* gradient = nullptr;        ///< `size` values, written by backward()
     index_t size = 0;
+    /// Inputs and outputs each weight connects (for He/Xavier initialisation); 0 for biases,
+    /// which initialisers set to zero.
+    index_t fan_in = 0;
+    index_t fan_out = 0;
 
     VectorMap<T> values() const { return VectorMap<T>(value, size); }
     VectorMap<T> gradients() const { return VectorMap<T>(gradient, size); }
@@ -70,6 +74,9 @@ public:
     virtual std::vector<Parameter<T>> parameters() { return {}; }
     /// Number of trainable scalars: the sum of parameters()[i].size.
     virtual index_t parameter_count() const { return 0; }
+    /// True when the output holds the input's values in the same (NHWC) order under another
+    /// shape and dx likewise holds dy's: a network may then pass a view instead of copying.
+    virtual bool reshapes_only() const { return false; }
     /// Class name, e.g. "ConvLayer".
     virtual std::string name() const = 0;
     /// One line for a network summary, e.g. "ConvLayer 96 x 11x11x3, stride 4, pad 0".

@@ -1,0 +1,95 @@
+// DenseLayer<T>: a fully connected layer, y = W x + b for each sample.
+#pragma once
+
+#include <algorithm>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "convlayer/core/aligned_buffer.hpp"
+#include "convlayer/core/threading.hpp"
+#include "convlayer/layers/layer.hpp"
+
+namespace convlayer {
+
+/// Fully connected: each sample's H*W*D input values (in NHWC order, so no Flatten is needed in
+/// front) times an out x in weight matrix, plus a bias. Output [N, 1, 1, out].
+///
+/// Weights are stored row-major out x in, the layout of PyTorch's nn.Linear, which is also OHWI
+/// for a conv whose filter covers the whole input. As an Eigen matrix that is in x out
+/// column-major (weights(): one column per output neuron). One GEMM per batch and pass:
+///   Y = X W^T + 1 b^T,   dX = dY W,   dW^T = X^T dY,   db = column sums of dY.
+template <typename T>
+class DenseLayer : public Layer<T> {
+public:
+    /// Throws std::invalid_argument for non-positive sizes. Parameters start at zero.
+    DenseLayer(index_t in_features, index_t out_features) : in_(in_features), out_(out_features) {
+        if (in_ <= 0 || out_ <= 0) {
+            std::ostringstream os;
+            os << "DenseLayer: feature counts must be positive, got " << in_ << " inputs and " << out_ << " outputs";
+            throw std::invalid_argument(os.str());
+        }
+        const index_t w = checked_mul(in_, out_, "DenseLayer weights");
+        for (auto* buf : {&weights_, &weight_grad_}) buf->resize(w);
+        for (auto* buf : {&bias_, &bias_grad_}) buf->resize(out_);
+        for (auto* buf : {&weights_, &weight_grad_, &bias_, &bias_grad_})
+            std::fill(buf->data(), buf->data() + buf->size(), T(0));
+    }
+
+    index_t in_features() const { return in_; }
+    index_t out_features() const { return out_; }
+
+    /// in x out, column j = the weights of output j (row j of PyTorch's weight).
+    MatrixMap<T> weights() { return MatrixMap<T>(weights_.data(), in_, out_); }
+    ConstMatrixMap<T> weights() const { return ConstMatrixMap<T>(weights_.data(), in_, out_); }
+    VectorMap<T> bias() { return VectorMap<T>(bias_.data(), out_); }
+    MatrixMap<T> weight_gradient() { return MatrixMap<T>(weight_grad_.data(), in_, out_); }
+    VectorMap<T> bias_gradient() { return VectorMap<T>(bias_grad_.data(), out_); }
+
+    Shape output_shape(const Shape& input) const override {
+        validate_shape(input, "DenseLayer");
+        const index_t features = checked_product("DenseLayer input", input.h, input.w, input.d);
+        if (features != in_) {
+            std::ostringstream os;
+            os << "DenseLayer: expects " << in_ << " input features per sample, but input " << input.to_string()
+               << " has H*W*D = " << features;
+            throw std::invalid_argument(os.str());
+        }
+        return {input.n, 1, 1, out_};
+    }
+    std::vector<Parameter<T>> parameters() override {
+        return {{"weights", {out_, in_}, weights_.data(), weight_grad_.data(), weights_.size(), in_, out_},
+                {"bias", {out_}, bias_.data(), bias_grad_.data(), bias_.size()}};
+    }
+    index_t parameter_count() const override { return weights_.size() + bias_.size(); }
+    std::string name() const override { return "DenseLayer"; }
+    std::string describe() const override {
+        return "DenseLayer " + std::to_string(in_) + " -> " + std::to_string(out_);
+    }
+
+protected:
+    void do_forward(const Volume<T>& x, Volume<T>& y) override {
+        const SerialEigenGemm serial;
+        RowMatrixMap<T> out(y.data(), x.shape().n, out_);
+        out.noalias() = samples(x) * weights();
+        out.rowwise() += ConstVectorMap<T>(bias_.data(), out_).transpose();
+    }
+    void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
+        const SerialEigenGemm serial;
+        const auto grad_out = samples(dy);
+        weight_gradient().noalias() = samples(x).transpose() * grad_out;
+        bias_gradient() = grad_out.colwise().sum().transpose();
+        if (dx) RowMatrixMap<T>(dx->data(), x.shape().n, in_).noalias() = grad_out * weights().transpose();
+    }
+
+private:
+    /// A volume as an N x (H*W*D) row-major matrix, one row per sample.
+    static ConstRowMatrixMap<T> samples(const Volume<T>& v) {
+        return ConstRowMatrixMap<T>(v.data(), v.shape().n, v.size() / v.shape().n);
+    }
+
+    index_t in_, out_;
+    AlignedBuffer<T> weights_, weight_grad_, bias_, bias_grad_;
+};
+
+}  // namespace convlayer

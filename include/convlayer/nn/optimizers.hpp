@@ -1,0 +1,154 @@
+// Optimisers: SGD with momentum and weight decay, and Adam, on any layer's parameter list.
+#pragma once
+
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "convlayer/core/eigen_types.hpp"
+#include "convlayer/layers/layer.hpp"
+
+namespace convlayer {
+
+/// An optimiser updates parameter values from their gradients. It keeps per-parameter state
+/// (velocities, moments), sized on the first step() and reused; later steps must be given the
+/// same parameter list (same count and sizes), else std::invalid_argument.
+template <typename T>
+class Optimizer {
+public:
+    virtual ~Optimizer() = default;
+    /// One update of every parameter in `params` from its current gradient.
+    void step(const std::vector<Parameter<T>>& params) {
+        if (state_sizes_.empty()) {
+            for (const auto& p : params) state_sizes_.push_back(p.size);
+            allocate_state(params);
+        } else {
+            check_same(params);
+        }
+        for (std::size_t i = 0; i < params.size(); ++i) update(i, params[i]);
+        ++steps_;
+    }
+    /// Updates `layer`'s (or a network's) parameters.
+    void step(Layer<T>& layer) { step(layer.parameters()); }
+
+    T learning_rate() const { return lr_; }
+    void set_learning_rate(T lr) {
+        if (!(lr > T(0))) throw std::invalid_argument("Optimizer: learning rate must be positive");
+        lr_ = lr;
+    }
+    long steps() const { return steps_; }
+
+protected:
+    explicit Optimizer(T lr) { set_learning_rate(lr); }
+    virtual void allocate_state(const std::vector<Parameter<T>>& params) = 0;
+    virtual void update(std::size_t i, const Parameter<T>& p) = 0;
+
+    T lr_ = 0;
+    long steps_ = 0;
+
+private:
+    void check_same(const std::vector<Parameter<T>>& params) const {
+        bool same = params.size() == state_sizes_.size();
+        for (std::size_t i = 0; same && i < params.size(); ++i) same = params[i].size == state_sizes_[i];
+        if (!same) {
+            std::ostringstream os;
+            os << "Optimizer::step: given " << params.size() << " parameters, but the optimiser's state was built for "
+               << state_sizes_.size() << " (with other sizes); use one optimiser per network";
+            throw std::invalid_argument(os.str());
+        }
+    }
+    std::vector<index_t> state_sizes_;
+};
+
+/// SGD as in PyTorch: g = grad + weight_decay * w;  v = momentum * v + g (v = g on the first
+/// step);  w -= lr * v  (Nesterov: w -= lr * (g + momentum * v)).
+template <typename T>
+struct SgdOptions {
+    T momentum = T(0);
+    T weight_decay = T(0);
+    bool nesterov = false;
+};
+
+template <typename T>
+class Sgd : public Optimizer<T> {
+public:
+    using Options = SgdOptions<T>;
+    explicit Sgd(T lr, Options o = {}) : Optimizer<T>(lr), o_(o) {
+        if (o.momentum < T(0) || o.momentum >= T(1) || o.weight_decay < T(0))
+            throw std::invalid_argument("Sgd: momentum must be in [0, 1) and weight decay non-negative");
+    }
+
+protected:
+    void allocate_state(const std::vector<Parameter<T>>& params) override {
+        velocity_.clear();
+        for (const auto& p : params) velocity_.push_back(Vector<T>::Zero(p.size));
+    }
+    void update(std::size_t i, const Parameter<T>& p) override {
+        auto w = p.values();
+        const auto g = p.gradients().array() + o_.weight_decay * w.array();
+        if (o_.momentum == T(0)) {
+            w.array() -= this->lr_ * g;
+            return;
+        }
+        auto v = velocity_[i].array();
+        if (this->steps_ == 0) v = g;
+        else v = o_.momentum * v + g;
+        if (o_.nesterov) w.array() -= this->lr_ * (g + o_.momentum * v);
+        else w.array() -= this->lr_ * v;
+    }
+
+private:
+    Options o_;
+    std::vector<Vector<T>> velocity_;
+};
+
+/// Adam (Kingma & Ba 2015) as in PyTorch: g = grad + weight_decay * w;
+/// m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+/// w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
+template <typename T>
+struct AdamOptions {
+    T beta1 = T(0.9);
+    T beta2 = T(0.999);
+    T eps = T(1e-8);
+    T weight_decay = T(0);
+};
+
+template <typename T>
+class Adam : public Optimizer<T> {
+public:
+    using Options = AdamOptions<T>;
+    explicit Adam(T lr = T(1e-3), Options o = {}) : Optimizer<T>(lr), o_(o) {
+        if (!(o.beta1 >= T(0) && o.beta1 < T(1) && o.beta2 >= T(0) && o.beta2 < T(1) && o.eps > T(0) &&
+              o.weight_decay >= T(0)))
+            throw std::invalid_argument("Adam: betas must be in [0, 1), eps positive, weight decay non-negative");
+    }
+
+protected:
+    void allocate_state(const std::vector<Parameter<T>>& params) override {
+        m_.clear();
+        v_.clear();
+        for (const auto& p : params) {
+            m_.push_back(Vector<T>::Zero(p.size));
+            v_.push_back(Vector<T>::Zero(p.size));
+        }
+    }
+    void update(std::size_t i, const Parameter<T>& p) override {
+        auto w = p.values();
+        const auto g = p.gradients().array() + o_.weight_decay * w.array();
+        auto m = m_[i].array();
+        auto v = v_[i].array();
+        m = o_.beta1 * m + (T(1) - o_.beta1) * g;
+        v = o_.beta2 * v + (T(1) - o_.beta2) * g.square();
+        const T t = static_cast<T>(this->steps_ + 1);
+        const T c1 = T(1) - std::pow(o_.beta1, t), c2 = T(1) - std::pow(o_.beta2, t);
+        w.array() -= this->lr_ * (m / c1) / ((v / c2).sqrt() + o_.eps);
+    }
+
+private:
+    Options o_;
+    std::vector<Vector<T>> m_, v_;
+};
+
+}  // namespace convlayer
