@@ -97,3 +97,36 @@ TEST(PoolLayer, NanPropagatesThroughMax) {
     x(0, 1, 0, 0) = std::numeric_limits<float>::quiet_NaN();
     EXPECT_TRUE(std::isnan(pool.forward(x)(0, 0, 0, 0)));
 }
+
+TEST(PoolLayer, NanReceivesTheMaxGradient) {
+    PoolLayer<float> pool(PoolKind::max, 2, 2);
+    Volume<float> x(1, 2, 2, 1), dy(1, 1, 1, 1), dx;
+    x(0, 0, 0, 0) = 5.0f;
+    x(0, 1, 1, 0) = std::numeric_limits<float>::quiet_NaN();
+    dy(0, 0, 0, 0) = 3.0f;
+    pool.forward(x);
+    pool.backward(x, dy, &dx);
+    EXPECT_EQ(dx(0, 1, 1, 0), 3.0f);
+    EXPECT_EQ(dx(0, 0, 0, 0), 0.0f);
+}
+
+TEST(PoolLayer, ABatchOnSeveralThreadsMatchesOneThread) {
+    const int saved = num_threads();
+    for (PoolKind kind : {PoolKind::max, PoolKind::average}) {
+        PoolLayer<float> pool(kind, 3, 2, 1);
+        Volume<float> x(16, 25, 25, 16), dy(pool.output_shape(x.shape())), dx1, dx2;
+        support::fill_small_integers(x, 1);  // many ties: the first maximum must win on every thread
+        dy.fill_random(2);
+        set_num_threads(1);
+        const Volume<float> y1 = pool.forward(x);
+        pool.backward(x, dy, &dx1);
+        set_num_threads(2);
+        const Volume<float> y2 = pool.forward(x);
+        pool.backward(x, dy, &dx2);
+        EXPECT_EQ(y1.flat(), y2.flat()) << pool.describe();
+        EXPECT_EQ(dx1.flat(), dx2.flat()) << pool.describe();
+        const Volume<float> ref = reference_pool(kind, x, 3, 2, 1, y1.shape());
+        EXPECT_LT((y1.flat() - ref.flat()).cwiseAbs().maxCoeff(), 1e-5f) << pool.describe();
+    }
+    set_num_threads(saved);
+}

@@ -5,8 +5,10 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "convlayer/core/conv_shape.hpp"
+#include "convlayer/core/threading.hpp"
 #include "convlayer/layers/layer.hpp"
 
 namespace convlayer {
@@ -16,8 +18,8 @@ enum class PoolKind { max, average };
 /// Pools each depth slice independently: output extent (W - F + 2P)/S + 1 per axis with the same
 /// fit policies and checks as a conv layer; depth is unchanged. Padding never wins a max and is
 /// not counted in an average (the average is over the window's in-bounds inputs).
-/// Backward: max sends dy to the window's first maximal input (in y, then x order); average
-/// spreads dy evenly over the window's in-bounds inputs.
+/// Backward: max sends dy to the window's first maximal input in (y, x) order (a NaN wins the max
+/// and counts as maximal); average spreads dy evenly over the window's in-bounds inputs.
 template <typename T>
 class PoolLayer : public Layer<T> {
 public:
@@ -56,62 +58,101 @@ public:
     }
 
 protected:
+    // NHWC: a window's inputs are depth columns of D contiguous values, so each loop below runs
+    // over d innermost (vectorised) and the work is spread over the samples of the batch.
     void do_forward(const Volume<T>& x, Volume<T>& y) override {
         const ConvShape s = pool_shape(x.shape());
-        for_each_window(s, [&](index_t n, index_t oy, index_t ox, index_t y0, index_t y1, index_t x0, index_t x1) {
-            for (index_t d = 0; d < s.d1; ++d) {
-                T acc = kind_ == PoolKind::max ? -std::numeric_limits<T>::infinity() : T(0);
+        const index_t D = s.d1;
+        parallel_for(s.n, threads_for(s), [&](index_t n, int) {
+            for_each_window(s, [&](index_t oy, index_t ox, index_t y0, index_t y1, index_t x0, index_t x1) {
+                T* out = y.data() + ((n * s.y.out + oy) * s.x.out + ox) * D;
+                const T init = kind_ == PoolKind::max ? -std::numeric_limits<T>::infinity() : T(0);
+                std::fill_n(out, D, init);
                 for (index_t iy = y0; iy < y1; ++iy)
                     for (index_t ix = x0; ix < x1; ++ix) {
-                        const T v = x(n, iy, ix, d);
-                        if (kind_ == PoolKind::average) acc += v;
-                        else if (v > acc || v != v) acc = v;  // NaN wins, so it propagates
+                        const T* in = x.data() + ((n * s.y.in + iy) * s.x.in + ix) * D;
+                        if (kind_ == PoolKind::average)
+                            for (index_t d = 0; d < D; ++d) out[d] += in[d];
+                        else  // NaN wins, so it propagates
+                            for (index_t d = 0; d < D; ++d) out[d] = in[d] > out[d] || in[d] != in[d] ? in[d] : out[d];
                     }
-                y(n, oy, ox, d) = kind_ == PoolKind::max ? acc : acc / static_cast<T>((y1 - y0) * (x1 - x0));
-            }
+                if (kind_ == PoolKind::average) {
+                    const T scale = T(1) / static_cast<T>((y1 - y0) * (x1 - x0));
+                    for (index_t d = 0; d < D; ++d) out[d] *= scale;
+                }
+            });
         });
     }
     void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
         if (!dx) return;
         const ConvShape s = pool_shape(x.shape());
+        const index_t D = s.d1;
+        const int threads = threads_for(s);
         dx->zero();
-        for_each_window(s, [&](index_t n, index_t oy, index_t ox, index_t y0, index_t y1, index_t x0, index_t x1) {
-            for (index_t d = 0; d < s.d1; ++d) {
-                const T g = dy(n, oy, ox, d);
+        if (kind_ == PoolKind::max) scratch_.resize(static_cast<std::size_t>(2 * threads * D));
+        parallel_for(s.n, threads, [&](index_t n, int t) {
+            for_each_window(s, [&](index_t oy, index_t ox, index_t y0, index_t y1, index_t x0, index_t x1) {
+                const T* g = dy.data() + ((n * s.y.out + oy) * s.x.out + ox) * D;
+                auto input_offset = [&](index_t iy, index_t ix) { return ((n * s.y.in + iy) * s.x.in + ix) * D; };
                 if (kind_ == PoolKind::average) {
-                    const T share = g / static_cast<T>((y1 - y0) * (x1 - x0));
+                    const T scale = T(1) / static_cast<T>((y1 - y0) * (x1 - x0));
                     for (index_t iy = y0; iy < y1; ++iy)
-                        for (index_t ix = x0; ix < x1; ++ix) (*dx)(n, iy, ix, d) += share;
-                    continue;
+                        for (index_t ix = x0; ix < x1; ++ix) {
+                            T* out = dx->data() + input_offset(iy, ix);
+                            for (index_t d = 0; d < D; ++d) out[d] += g[d] * scale;
+                        }
+                    return;
                 }
-                index_t by = y0, bx = x0;
+                // The window's maximum per channel (NaN wins, as in forward), then dy goes to the
+                // first input equal to it, in (y, x) order.
+                T* max = scratch_.data() + 2 * t * D;
+                T* pending = max + D;  // 1 until the channel's gradient has been placed
+                std::fill_n(max, D, -std::numeric_limits<T>::infinity());
+                std::fill_n(pending, D, T(1));
                 for (index_t iy = y0; iy < y1; ++iy)
-                    for (index_t ix = x0; ix < x1; ++ix)
-                        if (x(n, iy, ix, d) > x(n, by, bx, d)) by = iy, bx = ix;
-                (*dx)(n, by, bx, d) += g;
-            }
+                    for (index_t ix = x0; ix < x1; ++ix) {
+                        const T* in = x.data() + input_offset(iy, ix);
+                        for (index_t d = 0; d < D; ++d) max[d] = in[d] > max[d] || in[d] != in[d] ? in[d] : max[d];
+                    }
+                for (index_t iy = y0; iy < y1; ++iy)
+                    for (index_t ix = x0; ix < x1; ++ix) {
+                        const T* in = x.data() + input_offset(iy, ix);
+                        T* out = dx->data() + input_offset(iy, ix);
+                        for (index_t d = 0; d < D; ++d) {
+                            const bool hit = pending[d] != T(0) && (in[d] == max[d] || (in[d] != in[d] && max[d] != max[d]));
+                            out[d] += hit ? g[d] : T(0);
+                            pending[d] = hit ? T(0) : pending[d];
+                        }
+                    }
+            });
         });
     }
 
 private:
-    // Calls f(n, oy, ox, y0, y1, x0, x1) with the in-bounds input rows [y0, y1) and columns
-    // [x0, x1) of every window (never empty: a window always overlaps the input).
+    // Windows are cheap: use several threads only when the batch has real work.
+    int threads_for(const ConvShape& s) const {
+        const double work = static_cast<double>(s.output().size()) * static_cast<double>(s.y.kernel * s.x.kernel);
+        return work < 2e5 ? 1 : num_threads();
+    }
+
+    // Calls f(oy, ox, y0, y1, x0, x1) with the in-bounds input rows [y0, y1) and columns
+    // [x0, x1) of every window of one sample (never empty: a window always overlaps the input).
     template <typename F>
     static void for_each_window(const ConvShape& s, F&& f) {
-        for (index_t n = 0; n < s.n; ++n)
-            for (index_t oy = 0; oy < s.y.out; ++oy) {
-                const index_t y0 = std::max<index_t>(0, s.y.input_coord(oy, 0));
-                const index_t y1 = std::min(s.y.in, s.y.input_coord(oy, s.y.kernel - 1) + 1);
-                for (index_t ox = 0; ox < s.x.out; ++ox) {
-                    const index_t x0 = std::max<index_t>(0, s.x.input_coord(ox, 0));
-                    const index_t x1 = std::min(s.x.in, s.x.input_coord(ox, s.x.kernel - 1) + 1);
-                    f(n, oy, ox, y0, y1, x0, x1);
-                }
+        for (index_t oy = 0; oy < s.y.out; ++oy) {
+            const index_t y0 = std::max<index_t>(0, s.y.input_coord(oy, 0));
+            const index_t y1 = std::min(s.y.in, s.y.input_coord(oy, s.y.kernel - 1) + 1);
+            for (index_t ox = 0; ox < s.x.out; ++ox) {
+                const index_t x0 = std::max<index_t>(0, s.x.input_coord(ox, 0));
+                const index_t x1 = std::min(s.x.in, s.x.input_coord(ox, s.x.kernel - 1) + 1);
+                f(oy, ox, y0, y1, x0, x1);
             }
+        }
     }
 
     PoolKind kind_;
     ConvParams params_;
+    std::vector<T> scratch_;  // per thread: one window's maxima and pending flags (max backward)
 };
 
 }  // namespace convlayer
