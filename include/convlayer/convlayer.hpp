@@ -16,6 +16,7 @@
 #include "convlayer/kernels/im2col_conv.hpp"
 #include "convlayer/kernels/locally_connected.hpp"
 #include "convlayer/kernels/packed_gemm.hpp"
+#include "convlayer/kernels/winograd.hpp"
 #include "convlayer/layers/conv1x1_layer.hpp"
 #include "convlayer/layers/conv_algorithm.hpp"
 #include "convlayer/layers/conv_layer.hpp"

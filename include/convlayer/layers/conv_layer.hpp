@@ -91,7 +91,8 @@ public:
     ConvAlgorithm algorithm() const { return algorithm_; }
 
     /// Upper bound on the im2col workspace per thread; a block holds at least one patch row (and,
-    /// with several threads, ceil(F_eff/S) output rows) regardless.
+    /// with several threads, ceil(F_eff/S) output rows) regardless. The same bound applies to
+    /// Winograd's blocks of transformed tiles (at least one GEMM panel of tiles).
     void set_workspace_budget_bytes(index_t bytes) {
         if (bytes < 1) throw std::invalid_argument(this->name() + ": workspace budget must be positive");
         budget_ = bytes;
@@ -114,6 +115,8 @@ protected:
         const T* b = bank_.bias_data();
         if (algorithm_ == ConvAlgorithm::direct)
             kernels::direct_conv_forward(shape_, x.data(), w, b, y.data());
+        else if (algorithm_ == ConvAlgorithm::winograd)
+            run_winograd(false, x.data(), y.data());
         else
             kernels::im2col_conv_forward(shape_, x.data(), w, b, y.data(), workspace_.data(), block_rows_, threads_,
                                          algorithm_ == ConvAlgorithm::gemm1x1);
@@ -131,10 +134,29 @@ private:
         if (algorithm_ == ConvAlgorithm::direct) {
             if (dx) kernels::direct_conv_backward_data(shape_, dy, w, dx);
             if (dw) kernels::direct_conv_backward_weights(shape_, x, dy, dw, db);
+        } else if (algorithm_ == ConvAlgorithm::winograd) {
+            if (dx) run_winograd(true, dy, dx);
+            if (dw) kernels::im2col_conv_backward(shape_, x, dy, w, static_cast<T*>(nullptr), dw, db, workspace_.data(), block_rows_,
+                                                  threads_, false);
         } else {
             kernels::im2col_conv_backward(shape_, x, dy, w, dx, dw, db, workspace_.data(), block_rows_, threads_,
                                           algorithm_ == ConvAlgorithm::gemm1x1);
         }
+    }
+
+    // Forward (y = conv(x)) or backward-data (dx = conv(dy, flipped W)) through Winograd: the
+    // filters are transformed on every call, since training changes them between calls.
+    void run_winograd(bool backward_data, const T* in, T* out) {
+        const auto p = backward_data ? kernels::WinogradProblem::backward_data(shape_)
+                                     : kernels::WinogradProblem::forward(shape_);
+        const index_t tiles = backward_data ? winograd_block_tiles_bwd_ : winograd_block_tiles_fwd_;
+        T* scratch = workspace_.data() + im2col_elements_;
+        T* u = scratch + threads_ * kernels::winograd_filter_scratch_elements(shape_.d1);
+        T* per_thread = u + kernels::winograd_filter_elements<T>(p.c_in, p.c_out);
+        kernels::winograd_transform_filters(bank_.weight_data(), shape_.k, shape_.d1, backward_data, scratch, u,
+                                            threads_);
+        kernels::winograd_conv(p, in, u, backward_data ? nullptr : bank_.bias_data(), out, per_thread, tiles,
+                               threads_);
     }
 
     // Resolves geometry and algorithm and sizes the workspace once per input shape and thread
@@ -152,6 +174,26 @@ private:
             elements = kernels::im2col_workspace_elements<T>(shape_, block_rows_, threads_,
                                                              algorithm_ == ConvAlgorithm::gemm1x1);
         }
+        im2col_elements_ = elements;
+        if (algorithm_ == ConvAlgorithm::winograd) {
+            // After the im2col part (used for dW): the filter transform's scratch, then the packed
+            // filters and the per-thread blocks of whichever pass needs more.
+            const auto fwd = kernels::WinogradProblem::forward(shape_);
+            const auto bwd = kernels::WinogradProblem::backward_data(shape_);
+            winograd_block_tiles_fwd_ = kernels::winograd_block_tiles<T>(fwd, budget_);
+            winograd_block_tiles_bwd_ = kernels::winograd_block_tiles<T>(bwd, budget_);
+            const index_t per_thread =
+                std::max(kernels::winograd_thread_elements<T>(fwd, winograd_block_tiles_fwd_),
+                         kernels::winograd_thread_elements<T>(bwd, winograd_block_tiles_bwd_));
+            const index_t filters = std::max(kernels::winograd_filter_elements<T>(fwd.c_in, fwd.c_out),
+                                             kernels::winograd_filter_elements<T>(bwd.c_in, bwd.c_out));
+            elements = checked_add(
+                elements,
+                checked_add(checked_add(threads_ * kernels::winograd_filter_scratch_elements(shape_.d1), filters,
+                                        "workspace"),
+                            checked_mul(per_thread, threads_, "workspace"), "workspace"),
+                "workspace");
+        }
         workspace_.resize(elements);
         cached_input_ = input;
     }
@@ -165,6 +207,8 @@ private:
     Shape cached_input_{};
     ConvShape shape_{};
     index_t block_rows_ = 1;
+    index_t im2col_elements_ = 0;
+    index_t winograd_block_tiles_fwd_ = 0, winograd_block_tiles_bwd_ = 0;
     int requested_threads_ = 0;
     int threads_ = 1;
 };

@@ -1,0 +1,258 @@
+// Winograd F(4x4, 3x3) convolution for 3x3 kernels, stride 1, dilation 1 (Lavin & Gray 2016).
+//
+// Each 4x4 output tile of channel k is  Y = A^T [ sum_c (G g_kc G^T) .* (B^T d_c B) ] A,  where
+// d_c is the 6x6 input tile of channel c (zero outside the input) and g_kc the 3x3 filter. With
+// U_xi = (G g G^T)_xi as a C x K matrix and V_xi = (B^T d B)_xi as a tiles x C matrix for each of
+// the 36 positions xi of the 6x6 transform domain, the sum is 36 GEMMs  M_xi = V_xi U_xi,  run
+// by the packed GEMM micro-kernel. That is 36 multiplies per 16 outputs instead of 144.
+//
+// Backward-data of a stride-1 conv is the same operation: dx = conv(dy, W'), W'[c][i][j][k] =
+// W[k][2-i][2-j][c], padding 2 - P. Rounding: the transforms' constants (1/4, 1/6, 1/24, up to
+// 8 and 5) amplify float rounding; the error bound tested is 16x the
+// plain-sum tolerance (4 eps x reduction length; measured worst 2x in float, 6x in double).
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+
+#include "convlayer/core/conv_shape.hpp"
+#include "convlayer/core/threading.hpp"
+#include "convlayer/kernels/packed_gemm.hpp"
+
+namespace convlayer::kernels {
+
+inline constexpr index_t kWinogradTile = 4;    // m: outputs per tile side
+inline constexpr index_t kWinogradAlpha = 6;   // m + 3 - 1: transform-domain tile side
+inline constexpr index_t kWinogradPoints = 36; // alpha^2 GEMMs
+
+/// Whether Winograd F(4x4, 3x3) runs problem `s` forward and backward-data: 3x3 kernel, stride 1,
+/// dilation 1, and padding at most 2 on each side (backward-data pads by 2 - P).
+inline bool winograd_applies(const ConvShape& s) {
+    for (const AxisGeometry* g : {&s.y, &s.x})
+        if (g->kernel != 3 || g->stride != 1 || g->dilation != 1 || g->pad_begin > 2 || g->pad_end > 2 ||
+            g->pad_begin != g->pad_end)
+            return false;
+    return true;
+}
+
+namespace detail {
+
+// B^T (6x6) applied to six vectors of length n: out[i] = sum_j BT[i][j] in[j].
+template <typename T>
+inline void winograd_bt(const T* const in[6], T* const out[6], index_t n) {
+    for (index_t c = 0; c < n; ++c) {
+        const T d0 = in[0][c], d1 = in[1][c], d2 = in[2][c], d3 = in[3][c], d4 = in[4][c], d5 = in[5][c];
+        out[0][c] = T(4) * d0 - T(5) * d2 + d4;
+        out[1][c] = -T(4) * (d1 + d2) + d3 + d4;
+        out[2][c] = T(4) * (d1 - d2) - d3 + d4;
+        out[3][c] = T(2) * (d3 - d1) - d2 + d4;
+        out[4][c] = T(2) * (d1 - d3) - d2 + d4;
+        out[5][c] = T(4) * d1 - T(5) * d3 + d5;
+    }
+}
+
+// A^T (4x6) applied to six vectors of length n.
+template <typename T>
+inline void winograd_at(const T* const in[6], T* const out[4], index_t n) {
+    for (index_t c = 0; c < n; ++c) {
+        const T m0 = in[0][c], m1 = in[1][c], m2 = in[2][c], m3 = in[3][c], m4 = in[4][c], m5 = in[5][c];
+        const T s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+        out[0][c] = m0 + s12 + s34;
+        out[1][c] = d12 + T(2) * d34;
+        out[2][c] = s12 + T(4) * s34;
+        out[3][c] = d12 + T(8) * d34 + m5;
+    }
+}
+
+// G (6x3) applied to three vectors of length n: out[i] = sum_j G[i][j] in[j].
+template <typename T>
+inline void winograd_g(const T* const in[3], T* const out[6], index_t n) {
+    const T quarter = T(1) / T(4), sixth = T(1) / T(6), twelfth = T(1) / T(12), twentyfourth = T(1) / T(24);
+    for (index_t c = 0; c < n; ++c) {
+        const T g0 = in[0][c], g1 = in[1][c], g2 = in[2][c];
+        out[0][c] = quarter * g0;
+        out[1][c] = -sixth * (g0 + g1 + g2);
+        out[2][c] = -sixth * (g0 - g1 + g2);
+        out[3][c] = twentyfourth * g0 + twelfth * g1 + sixth * g2;
+        out[4][c] = twentyfourth * g0 - twelfth * g1 + sixth * g2;
+        out[5][c] = g2;
+    }
+}
+
+}  // namespace detail
+
+/// Values of the 36 transformed, packed filter matrices (each c_in x c_out in NR panels).
+template <typename T>
+index_t winograd_filter_elements(index_t c_in, index_t c_out) {
+    constexpr int NR = GemmTile<T>::NR;
+    return kWinogradPoints * c_in * ((c_out + NR - 1) / NR * NR);
+}
+
+/// Per-thread scratch of winograd_transform_filters(): 6 x 3 + 6 vectors of C values.
+inline index_t winograd_filter_scratch_elements(index_t C) { return 24 * C; }
+
+/// Transforms OHWI 3x3 weights w (K x 3 x 3 x C) into the 36 matrices U_xi = (G g G^T)_xi,
+/// written straight into packed NR panels. Forward: c_in = C, c_out = K. For backward-data
+/// (`for_backward_data`): c_in = K, c_out = C, with the filters flipped. Filter k's taps are
+/// vectors over c (OHWI), so the transform runs vectorised over C; `scratch` holds
+/// threads * winograd_filter_scratch_elements(C) values.
+template <typename T>
+void winograd_transform_filters(const T* w, index_t K, index_t C, bool for_backward_data, T* scratch, T* u_packed,
+                                int threads) {
+    constexpr int NR = GemmTile<T>::NR;
+    const index_t c_in = for_backward_data ? K : C, c_out = for_backward_data ? C : K;
+    const index_t per = winograd_filter_elements<T>(c_in, c_out) / kWinogradPoints;
+    if (c_out % NR != 0)  // zero the padding columns of the last panel
+        for (index_t xi = 0; xi < kWinogradPoints; ++xi) std::fill_n(u_packed + xi * per, per, T(0));
+    parallel_for(K, threads, [&](index_t k, int t) {
+        T* gg = scratch + t * winograd_filter_scratch_elements(C);  // G g: 6 x 3 vectors, then G g G^T row by row: 6 vectors
+        T* row = gg + 18 * C;
+        for (index_t j = 0; j < 3; ++j) {  // columns of g: gg[i][j] = sum_r G[i][r] g[r][j]
+            const T* in[3];
+            T* out[6];
+            for (index_t r = 0; r < 3; ++r) {
+                const index_t tap = for_backward_data ? (2 - r) * 3 + (2 - j) : r * 3 + j;
+                in[r] = w + (k * 9 + tap) * C;
+            }
+            for (index_t i = 0; i < 6; ++i) out[i] = gg + (i * 3 + j) * C;
+            detail::winograd_g(in, out, C);
+        }
+        for (index_t i = 0; i < 6; ++i) {  // rows: u[i][q] = sum_r gg[i][r] G[q][r]
+            const T* in[3] = {gg + (i * 3) * C, gg + (i * 3 + 1) * C, gg + (i * 3 + 2) * C};
+            T* out[6];
+            for (index_t q = 0; q < 6; ++q) out[q] = row + q * C;
+            detail::winograd_g(in, out, C);
+            // Scatter u[i][q][c] to element (in, out) of packed U_{6i+q}: (in, out) lives at
+            // ((out / NR) * c_in + in) * NR + out % NR.
+            for (index_t q = 0; q < 6; ++q) {
+                T* dst = u_packed + (6 * i + q) * per;
+                const T* src = row + q * C;
+                if (for_backward_data) {  // in = k, out = c
+                    for (index_t c = 0; c < C; ++c) dst[((c / NR) * c_in + k) * NR + c % NR] = src[c];
+                } else {  // in = c, out = k
+                    T* panel = dst + (k / NR) * c_in * NR + k % NR;
+                    for (index_t c = 0; c < C; ++c) panel[c * NR] = src[c];
+                }
+            }
+        }
+    });
+}
+
+/// Geometry of one Winograd convolution: input [n, h, w, c_in] -> output [n, out_h, out_w, c_out]
+/// with a 3x3 kernel, stride 1 and zero padding pad_y, pad_x.
+struct WinogradProblem {
+    index_t n, h, w, c_in, c_out, pad_y, pad_x, out_h, out_w;
+
+    index_t tiles_y() const { return (out_h + kWinogradTile - 1) / kWinogradTile; }
+    index_t tiles_x() const { return (out_w + kWinogradTile - 1) / kWinogradTile; }
+    index_t tiles() const { return n * tiles_y() * tiles_x(); }
+
+    static WinogradProblem forward(const ConvShape& s) {
+        return {s.n, s.y.in, s.x.in, s.d1, s.k, s.y.pad_begin, s.x.pad_begin, s.y.out, s.x.out};
+    }
+    static WinogradProblem backward_data(const ConvShape& s) {
+        return {s.n, s.y.out, s.x.out, s.k, s.d1, 2 - s.y.pad_begin, 2 - s.x.pad_begin, s.y.in, s.x.in};
+    }
+};
+
+/// Per-thread workspace values for blocks of `block_tiles` tiles: V (36 x tiles x c_in),
+/// M (36 x tiles x c_out), the two transform scratch tiles, a zero row and the GEMM edge panel.
+template <typename T>
+index_t winograd_thread_elements(const WinogradProblem& p, index_t block_tiles) {
+    const index_t c = std::max(p.c_in, p.c_out);
+    return kWinogradPoints * block_tiles * (p.c_in + p.c_out) + 2 * kWinogradPoints * c + p.c_in +
+           GemmTile<T>::MR * p.c_in;
+}
+
+/// Tiles per block so that one thread's workspace stays within `budget_bytes` (at least one MR
+/// panel of tiles).
+template <typename T>
+index_t winograd_block_tiles(const WinogradProblem& p, index_t budget_bytes) {
+    constexpr index_t MR = GemmTile<T>::MR;
+    const index_t per_tile = kWinogradPoints * (p.c_in + p.c_out) * static_cast<index_t>(sizeof(T));
+    const index_t fit = budget_bytes / per_tile / MR * MR;
+    return std::max(MR, std::min(fit, (p.tiles() + MR - 1) / MR * MR));
+}
+
+/// y = conv3x3(x, U) + bias (bias may be null) for the packed, transformed filters U of
+/// winograd_transform_filters(). `workspace` holds threads * winograd_thread_elements() values.
+template <typename T>
+void winograd_conv(const WinogradProblem& p, const T* x, const T* u_packed, const T* bias, T* y, T* workspace,
+                   index_t block_tiles, int threads) {
+    const index_t A = kWinogradAlpha, m = kWinogradTile;
+    const index_t tx_count = p.tiles_x(), per_image = p.tiles_y() * tx_count, total = p.tiles();
+    const index_t blocks = (total + block_tiles - 1) / block_tiles;
+    const index_t u_per = winograd_filter_elements<T>(p.c_in, p.c_out) / kWinogradPoints;
+    const index_t thread_elements = winograd_thread_elements<T>(p, block_tiles);
+    parallel_for(blocks, threads, [&](index_t b, int t) {
+        T* V = workspace + t * thread_elements;
+        T* M = V + kWinogradPoints * block_tiles * p.c_in;
+        T* tmp = M + kWinogradPoints * block_tiles * p.c_out;
+        T* zero = tmp + 2 * kWinogradPoints * std::max(p.c_in, p.c_out);
+        T* edge = zero + p.c_in;
+        std::fill_n(zero, p.c_in, T(0));
+        const index_t first = b * block_tiles, count = std::min(block_tiles, total - first);
+
+        // Input transform: V[xi][tile][c] = (B^T d B)_xi.
+        for (index_t r = 0; r < count; ++r) {
+            const index_t tile = first + r, n = tile / per_image;
+            const index_t iy0 = (tile % per_image) / tx_count * m - p.pad_y, ix0 = tile % tx_count * m - p.pad_x;
+            const T* d[6][6];
+            for (index_t i = 0; i < A; ++i)
+                for (index_t j = 0; j < A; ++j) {
+                    const index_t iy = iy0 + i, ix = ix0 + j;
+                    d[i][j] = iy >= 0 && iy < p.h && ix >= 0 && ix < p.w ? x + ((n * p.h + iy) * p.w + ix) * p.c_in : zero;
+                }
+            for (index_t j = 0; j < A; ++j) {  // columns: tmp[i][j] = sum_k BT[i][k] d[k][j]
+                const T* in[6] = {d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]};
+                T* out[6];
+                for (index_t i = 0; i < A; ++i) out[i] = tmp + (i * A + j) * p.c_in;
+                detail::winograd_bt(in, out, p.c_in);
+            }
+            for (index_t i = 0; i < A; ++i) {  // rows: V[i][q] = sum_k tmp[i][k] BT[q][k]
+                const T* in[6];
+                T* out[6];
+                for (index_t j = 0; j < A; ++j) {
+                    in[j] = tmp + (i * A + j) * p.c_in;
+                    out[j] = V + ((i * A + j) * block_tiles + r) * p.c_in;
+                }
+                detail::winograd_bt(in, out, p.c_in);
+            }
+        }
+        // 36 GEMMs: M_xi (count x c_out) = V_xi (count x c_in) U_xi.
+        for (index_t xi = 0; xi < kWinogradPoints; ++xi)
+            gemm_block(V + xi * block_tiles * p.c_in, p.c_in, true, count, p.c_in, u_packed + xi * u_per, p.c_out,
+                       M + xi * block_tiles * p.c_out, p.c_out, false, static_cast<const T*>(nullptr), edge);
+        // Output transform: Y = A^T M A, cropped at the output's edges, plus bias.
+        for (index_t r = 0; r < count; ++r) {
+            const index_t tile = first + r, n = tile / per_image;
+            const index_t oy0 = (tile % per_image) / tx_count * m, ox0 = tile % tx_count * m;
+            for (index_t j = 0; j < A; ++j) {  // tmp[i][j] = sum_k AT[i][k] M[k][j], i < 4
+                const T* in[6];
+                T* out[4];
+                for (index_t k = 0; k < A; ++k) in[k] = M + ((k * A + j) * block_tiles + r) * p.c_out;
+                for (index_t i = 0; i < m; ++i) out[i] = tmp + (i * A + j) * p.c_out;
+                detail::winograd_at(in, out, p.c_out);
+            }
+            T* row_out = tmp + kWinogradPoints * p.c_out;  // 4 x 4 x c_out
+            for (index_t i = 0; i < m; ++i) {
+                const T* in[6];
+                T* out[4];
+                for (index_t k = 0; k < A; ++k) in[k] = tmp + (i * A + k) * p.c_out;
+                for (index_t q = 0; q < m; ++q) out[q] = row_out + (i * m + q) * p.c_out;
+                detail::winograd_at(in, out, p.c_out);
+            }
+            for (index_t i = 0; i < m && oy0 + i < p.out_h; ++i)
+                for (index_t q = 0; q < m && ox0 + q < p.out_w; ++q) {
+                    T* dst = y + ((n * p.out_h + oy0 + i) * p.out_w + ox0 + q) * p.c_out;
+                    const T* src = row_out + (i * m + q) * p.c_out;
+                    if (bias)
+                        for (index_t k = 0; k < p.c_out; ++k) dst[k] = src[k] + bias[k];
+                    else
+                        std::copy_n(src, p.c_out, dst);
+                }
+        }
+    });
+}
+
+}  // namespace convlayer::kernels
