@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -52,16 +53,35 @@ inline void set_num_threads(int n) {
 }
 
 /// While alive, Eigen's GEMM runs on one thread (Eigen::setNbThreads(1)); the previous setting
-/// is restored afterwards.
+/// is restored when the last guard alive ends. Eigen's setting is one global, so guards are
+/// counted under a mutex: layers running concurrently on several std::threads write it only when
+/// the first guard starts and the last one ends, never while another layer computes.
 class SerialEigenGemm {
 public:
-    SerialEigenGemm() : saved_(Eigen::nbThreads()) { Eigen::setNbThreads(1); }
-    ~SerialEigenGemm() { Eigen::setNbThreads(saved_); }
+    SerialEigenGemm() {
+        const std::lock_guard<std::mutex> lock(state().mutex);
+        if (state().active++ == 0) {
+            state().saved = Eigen::nbThreads();
+            Eigen::setNbThreads(1);
+        }
+    }
+    ~SerialEigenGemm() {
+        const std::lock_guard<std::mutex> lock(state().mutex);
+        if (--state().active == 0) Eigen::setNbThreads(state().saved);
+    }
     SerialEigenGemm(const SerialEigenGemm&) = delete;
     SerialEigenGemm& operator=(const SerialEigenGemm&) = delete;
 
 private:
-    int saved_;
+    struct State {
+        std::mutex mutex;
+        int active = 0;
+        int saved = 1;
+    };
+    static State& state() {
+        static State s;
+        return s;
+    }
 };
 
 /// Calls f(i, thread) for i in [0, count), spread statically over `threads` threads
