@@ -9,6 +9,7 @@
 
 #include "convlayer/kernels/direct_conv.hpp"
 #include "convlayer/layers/conv_layer.hpp"
+#include "tests/support/allocation_counter.hpp"
 #include "tests/support/compare.hpp"
 #include "tests/support/conv_problems.hpp"
 #include "tests/support/gradient_check.hpp"
@@ -122,6 +123,28 @@ TEST(Winograd, OneAndTwoThreadsAgreeExactly) {
     set_num_threads(saved);
     EXPECT_EQ(y1.flat(), y2.flat());
     EXPECT_EQ(dx1.flat(), dx2.flat());
+}
+
+TEST(Winograd, WorkspaceIsBoundedAndReusedWithoutAllocation) {
+    ConvLayer<float> layer(64, 64, 3, 1, 1);
+    support::fill_uniform(layer.weights().data(), layer.weights().size(), 1);
+    Volume<float> x(2, 32, 32, 64), y, dx, dy(2, 32, 32, 64);
+    x.fill_random(2);
+    dy.fill_random(3);
+    layer.forward(x, y);
+    layer.backward(x, dy, &dx);
+    ASSERT_EQ(layer.algorithm(), ConvAlgorithm::winograd);
+    // im2col's part for dW (packed weights + per thread the budget and 1 MiB of packing), the
+    // transformed filters (36/9 of the weights, panels padded), and per thread one tile block.
+    const index_t weight_bytes = layer.weights().size() * index_t{sizeof(float)};
+    const index_t per_thread = 2 * layer.workspace_budget_bytes() + (index_t{1} << 20);
+    EXPECT_LE(layer.workspace_bytes(), 5 * weight_bytes + per_thread * num_threads());
+    support::AllocationCounter counter;
+    for (int i = 0; i < 3; ++i) {
+        layer.forward(x, y);
+        layer.backward(x, dy, &dx);
+    }
+    EXPECT_EQ(counter.count(), 0) << "forward/backward allocated after warm-up";
 }
 
 TEST(Winograd, WhereItAppliesAndWhatAutomaticPicks) {

@@ -6,8 +6,11 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <new>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -16,6 +19,22 @@
 namespace convlayer {
 
 inline constexpr std::size_t kAlignment = 64;
+
+namespace detail {
+inline std::atomic<index_t>& memory_limit_setting() {
+    static std::atomic<index_t> limit{index_t{16} << 30};
+    return limit;
+}
+}  // namespace detail
+
+/// The largest single buffer convlayer allocates (volumes, parameters, workspaces), in bytes;
+/// default 16 GiB. A larger request throws std::length_error before allocating.
+inline index_t memory_limit_bytes() { return detail::memory_limit_setting().load(); }
+/// Sets that limit (std::invalid_argument unless positive).
+inline void set_memory_limit_bytes(index_t bytes) {
+    if (bytes < 1) throw std::invalid_argument("convlayer::set_memory_limit_bytes: the limit must be positive");
+    detail::memory_limit_setting().store(bytes);
+}
 
 template <typename T>
 class AlignedBuffer {
@@ -47,6 +66,10 @@ public:
         if (count < 0) throw std::length_error("convlayer: AlignedBuffer size must not be negative");
         if (count > capacity_) {
             const index_t bytes = checked_bytes<T>(count, "aligned buffer bytes");
+            if (bytes > memory_limit_bytes())
+                throw std::length_error("convlayer: a buffer of " + std::to_string(bytes) +
+                                        " bytes exceeds the memory limit of " + std::to_string(memory_limit_bytes()) +
+                                        " bytes (convlayer::set_memory_limit_bytes)");
             T* p = static_cast<T*>(::operator new(static_cast<std::size_t>(bytes),
                                                   std::align_val_t{kAlignment}));
             release();
