@@ -8,6 +8,7 @@
 #include "convlayer/core/conv_geometry.hpp"
 #include "convlayer/core/conv_shape.hpp"
 #include "convlayer/core/eigen_types.hpp"
+#include "convlayer/core/format.hpp"
 #include "convlayer/core/shape.hpp"
 #include "convlayer/core/threading.hpp"
 #include "convlayer/core/volume.hpp"

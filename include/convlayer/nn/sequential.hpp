@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "convlayer/core/format.hpp"
 #include "convlayer/layers/layer.hpp"
 
 namespace convlayer {
@@ -98,8 +99,8 @@ public:
         for (std::size_t i = 0; i < layers_.size(); ++i)
             os << std::left << std::setw(4) << i << std::setw(static_cast<int>(width) + 2) << layers_[i]->describe()
                << std::setw(16) << per_sample(shapes_[i]) << std::right << std::setw(12)
-               << with_separators(layers_[i]->parameter_count()) << "\n";
-        os << rule << "\n" << "Total parameters: " << with_separators(parameter_count()) << "\n";
+               << with_thousands_separators(layers_[i]->parameter_count()) << "\n";
+        os << rule << "\n" << "Total parameters: " << with_thousands_separators(parameter_count()) << "\n";
         return os.str();
     }
 
@@ -160,14 +161,6 @@ private:
 
     static std::string per_sample(const Shape& s) {
         return std::to_string(s.h) + "x" + std::to_string(s.w) + "x" + std::to_string(s.d);
-    }
-    static std::string with_separators(index_t v) {
-        std::string digits = std::to_string(v), out;
-        for (std::size_t i = 0; i < digits.size(); ++i) {
-            if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-            out += digits[i];
-        }
-        return out;
     }
 
     Shape input_;
