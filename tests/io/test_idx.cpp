@@ -2,6 +2,8 @@
 #include "convlayer/io/idx.hpp"
 
 #include <gtest/gtest.h>
+
+#include "tests/support/temp_file.hpp"
 #include <zlib.h>
 
 #include <cstdio>
@@ -14,7 +16,7 @@ using namespace convlayer::io;
 
 namespace {
 
-std::string temp_path(const std::string& name) { return ::testing::TempDir() + "convlayer_idx_" + name; }
+std::string temp_path(const std::string& name) { return support::temp_path("idx", name); }
 
 std::vector<std::uint8_t> header(std::uint8_t type, std::vector<std::uint32_t> dims) {
     std::vector<std::uint8_t> h{0, 0, type, static_cast<std::uint8_t>(dims.size())};

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/support/temp_file.hpp"
+
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -22,7 +24,7 @@ using ::testing::StartsWith;
 
 namespace {
 
-std::string temp_path(const std::string& name) { return ::testing::TempDir() + "convlayer_npy_" + name; }
+std::string temp_path(const std::string& name) { return support::temp_path("npy", name); }
 
 void write_file(const std::string& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

@@ -3,6 +3,8 @@
 #include "convlayer/io/png.hpp"
 
 #include <gtest/gtest.h>
+
+#include "tests/support/temp_file.hpp"
 #include <png.h>
 
 #include <algorithm>
@@ -19,7 +21,7 @@ using namespace convlayer::io;
 
 namespace {
 
-std::string temp_path(const std::string& name) { return ::testing::TempDir() + "convlayer_png_" + name; }
+std::string temp_path(const std::string& name) { return support::temp_path("png", name); }
 
 template <typename E = PngError, typename F>
 void expect_error_mentioning(F&& f, const std::string& part) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/temp_file.hpp"
+
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -14,7 +16,7 @@ using namespace convlayer::io;
 
 namespace {
 
-std::string temp_path(const std::string& name) { return ::testing::TempDir() + "convlayer_pnm_" + name; }
+std::string temp_path(const std::string& name) { return support::temp_path("pnm", name); }
 
 void expect_error_mentioning(const std::string& bytes, const std::string& part) {
     try {

@@ -154,7 +154,7 @@ TEST(Winograd, WhereItAppliesAndWhatAutomaticPicks) {
         return layer.algorithm();
     };
     EXPECT_EQ(algorithm_for(ConvParams(64, 64, 3, 1, 1), {1, 56, 56, 64}), ConvAlgorithm::winograd);
-    EXPECT_EQ(algorithm_for(ConvParams(3, 64, 3, 1, 1), {1, 56, 56, 3}), ConvAlgorithm::im2col) << "few channels";
+    EXPECT_EQ(algorithm_for(ConvParams(3, 64, 3, 1, 1), {1, 56, 56, 3}), ConvAlgorithm::implicit_gemm) << "few channels";
     EXPECT_EQ(algorithm_for(ConvParams(32, 64, 3, 1, 1), {8, 14, 14, 32}), ConvAlgorithm::im2col) << "few channels";
     EXPECT_EQ(algorithm_for(ConvParams(64, 64, 3, 1, 1), {1, 40, 40, 64}), ConvAlgorithm::im2col) << "100 tiles";
     EXPECT_EQ(algorithm_for(ConvParams(64, 64, 3, 1, 1), {2, 40, 40, 64}), ConvAlgorithm::winograd) << "200 tiles";

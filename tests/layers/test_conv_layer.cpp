@@ -191,17 +191,30 @@ TEST(ConvLayer, WorkspaceIsBoundedAndReusedWithoutAllocation) {
 }
 
 TEST(ConvLayerAlgorithms, AutomaticPicksGemm1x1OnlyForF1S1P0) {
-    Volume<float> x(1, 9, 9, 4);
+    Volume<float> x(1, 9, 9, 8);  // 8 channels: more than the implicit GEMM's choice takes
     auto algorithm_for = [&](const ConvParams& p) {
         ConvLayer<float> layer(p);
         (void)layer.forward(x);
         return layer.algorithm();
     };
-    EXPECT_EQ(algorithm_for(ConvParams(4, 2, 1, 1, 0)), ConvAlgorithm::gemm1x1);
-    EXPECT_EQ(algorithm_for(ConvParams(4, 2, 1, 2, 0)), ConvAlgorithm::im2col);
-    EXPECT_EQ(algorithm_for(ConvParams(4, 2, 1, 1, 1)), ConvAlgorithm::im2col);
-    EXPECT_EQ(algorithm_for(ConvParams(4, 2, 3, 1, 1)), ConvAlgorithm::im2col);
-    EXPECT_EQ(algorithm_for(ConvParams(4, 2, HW(1, 3), 1, HW(0, 1))), ConvAlgorithm::im2col);
+    EXPECT_EQ(algorithm_for(ConvParams(8, 2, 1, 1, 0)), ConvAlgorithm::gemm1x1);
+    EXPECT_EQ(algorithm_for(ConvParams(8, 2, 1, 2, 0)), ConvAlgorithm::im2col);
+    EXPECT_EQ(algorithm_for(ConvParams(8, 2, 1, 1, 1)), ConvAlgorithm::im2col);
+    EXPECT_EQ(algorithm_for(ConvParams(8, 2, 3, 1, 1)), ConvAlgorithm::im2col);
+    EXPECT_EQ(algorithm_for(ConvParams(8, 2, HW(1, 3), 1, HW(0, 1))), ConvAlgorithm::im2col);
+}
+
+TEST(ConvLayerAlgorithms, AutomaticPicksImplicitGemmForFewInputChannels) {
+    auto algorithm_for = [](const ConvParams& p, const Shape& in) {
+        ConvLayer<float> layer(p);
+        (void)layer.forward(Volume<float>(in));
+        return layer.algorithm();
+    };
+    EXPECT_EQ(algorithm_for(ConvParams(1, 32, 5, 1, 2), {2, 28, 28, 1}), ConvAlgorithm::implicit_gemm);
+    EXPECT_EQ(algorithm_for(ConvParams(3, 96, 11, 4, 0), {1, 227, 227, 3}), ConvAlgorithm::implicit_gemm);
+    EXPECT_EQ(algorithm_for(ConvParams(32, 64, 5, 1, 2), {2, 14, 14, 32}), ConvAlgorithm::im2col);
+    EXPECT_EQ(algorithm_for(ConvParams(3, 8, 3, 1, 2).with_dilation(2), {1, 12, 12, 3}), ConvAlgorithm::im2col)
+        << "dilated along the width";
 }
 
 TEST(ConvLayerAlgorithms, ForcingGemm1x1OnAnotherShapeThrows) {
@@ -284,4 +297,29 @@ TEST(ConvLayer, BackwardDataAndWeightsSeparately) {
             EXPECT_THROW(layer.backward_weights(x, wrong), std::invalid_argument);
         }
     }
+}
+
+// The implicit GEMM reads patches from padded input rows: every geometry with dilation 1 along
+// the width (any stride, padding, fit, height dilation), tiny and large row blocks, 1-2 threads.
+TYPED_TEST(ConvLayerEveryAlgorithm, ImplicitGemmMatchesTheReference) {
+    using T = TypeParam;
+    const int saved = num_threads();
+    int ran = 0;
+    for (std::uint64_t seed = 1; seed <= 150; ++seed) {
+        auto p = support::draw_problem(seed * 17 + 3, {3, 24, 8, 20, 7, 4, 3, 3});
+        if (p.params.dilation.w != 1) continue;
+        set_num_threads(1 + static_cast<int>(seed % 2));
+        ConvLayer<T> layer(p.params);
+        layer.set_algorithm(ConvAlgorithm::implicit_gemm);
+        layer.set_workspace_budget_bytes(1 + static_cast<index_t>(seed * 1009 % 20000));
+        ASSERT_TRUE(support::matches_reference(layer, p.shape, Sharing::shared, support::Data::small_integers, seed))
+            << p.to_string();
+        EXPECT_EQ(layer.algorithm(), ConvAlgorithm::implicit_gemm);
+        ++ran;
+    }
+    set_num_threads(saved);
+    EXPECT_GT(ran, 30);
+    ConvLayer<T> dilated(ConvParams(2, 2, 3, 1, 2).with_dilation(HW(1, 2)));
+    dilated.set_algorithm(ConvAlgorithm::implicit_gemm);
+    EXPECT_THROW(dilated.forward(Volume<T>(1, 8, 8, 2)), std::invalid_argument);
 }

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/support/temp_file.hpp"
+
 #include <fstream>
 #include <iterator>
 
@@ -19,7 +21,7 @@ using ::testing::HasSubstr;
 
 namespace {
 
-std::string temp_path(const std::string& name) { return ::testing::TempDir() + "convlayer_weights_" + name; }
+std::string temp_path(const std::string& name) { return support::temp_path("weights", name); }
 
 template <typename T>
 Sequential<T> net(index_t filters = 4) {

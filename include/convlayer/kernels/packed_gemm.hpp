@@ -76,24 +76,31 @@ void pack_b_panels_colmajor(const T* b, index_t ldb, index_t depth, index_t cols
 /// `depth`, where A_panel element (i, k) is a[i*lda + k] (kARowMajor) or a[k*lda + i] (packed
 /// panels are the column-major case with lda = MR). All MR rows of A are read. bias (`cols`
 /// values, may be null = 0) is used only when !accumulate.
+///
+/// Segmented A (implicit GEMM over an input image): with `segment` < depth, row-major A's depth
+/// is depth / segment runs of `segment` contiguous values, run s starting at a + s*segment_stride.
 template <typename T, bool kARowMajor>
 EIGEN_ALWAYS_INLINE void gemm_micro_kernel(index_t depth, const T* a, index_t lda, const T* b, T* c, index_t ldc,
-                                           index_t rows, index_t cols, bool accumulate, const T* bias) {
+                                           index_t rows, index_t cols, bool accumulate, const T* bias,
+                                           index_t segment = 0, index_t segment_stride = 0) {
     using namespace Eigen::internal;
     using Tile = GemmTile<T>;
     using Packet = typename Tile::Packet;
     constexpr int MR = Tile::MR, L = Tile::kLanes;
     Packet acc0[MR], acc1[MR];
     for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = pset1<Packet>(T(0));
-    for (index_t k = 0; k < depth; ++k, b += 2 * L) {
-        const Packet b0 = ploadu<Packet>(b), b1 = ploadu<Packet>(b + L);
+    if (segment <= 0) segment = depth;
+    for (index_t k0 = 0; k0 < depth; k0 += segment, a += segment_stride) {
+        for (index_t k = 0; k < segment; ++k, b += 2 * L) {
+            const Packet b0 = ploadu<Packet>(b), b1 = ploadu<Packet>(b + L);
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC unroll 16
 #endif
-        for (int i = 0; i < MR; ++i) {
-            const Packet ai = pset1<Packet>(kARowMajor ? a[i * lda + k] : a[k * lda + i]);
-            acc0[i] = pmadd(ai, b0, acc0[i]);
-            acc1[i] = pmadd(ai, b1, acc1[i]);
+            for (int i = 0; i < MR; ++i) {
+                const Packet ai = pset1<Packet>(kARowMajor ? a[i * lda + k] : a[(k0 + k) * lda + i]);
+                acc0[i] = pmadd(ai, b0, acc0[i]);
+                acc1[i] = pmadd(ai, b1, acc1[i]);
+            }
         }
     }
     if (rows == MR && cols == 2 * L) {

@@ -117,6 +117,9 @@ protected:
             kernels::direct_conv_forward(shape_, x.data(), w, b, y.data());
         else if (algorithm_ == ConvAlgorithm::winograd)
             run_winograd(false, x.data(), y.data());
+        else if (algorithm_ == ConvAlgorithm::implicit_gemm)
+            kernels::implicit_gemm_conv_forward(shape_, x.data(), w, b, y.data(), workspace_.data() + im2col_elements_,
+                                                implicit_plan_, threads_);
         else
             kernels::im2col_conv_forward(shape_, x.data(), w, b, y.data(), workspace_.data(), block_rows_, threads_,
                                          algorithm_ == ConvAlgorithm::gemm1x1);
@@ -194,6 +197,11 @@ private:
                             checked_mul(per_thread, threads_, "workspace"), "workspace"),
                 "workspace");
         }
+        if (algorithm_ == ConvAlgorithm::implicit_gemm) {  // after the im2col part (used by backward)
+            implicit_plan_ = kernels::ImplicitGemmPlan::make(shape_, budget_ / static_cast<index_t>(sizeof(T)), threads_);
+            elements = checked_add(elements, kernels::implicit_gemm_workspace_elements<T>(shape_, implicit_plan_, threads_),
+                                   "workspace");
+        }
         workspace_.resize(elements);
         cached_input_ = input;
     }
@@ -209,6 +217,7 @@ private:
     index_t block_rows_ = 1;
     index_t im2col_elements_ = 0;
     index_t winograd_block_tiles_fwd_ = 0, winograd_block_tiles_bwd_ = 0;
+    kernels::ImplicitGemmPlan implicit_plan_{};
     int requested_threads_ = 0;
     int threads_ = 1;
 };
