@@ -682,7 +682,7 @@ void print_table(std::ostream& o, const std::vector<ConfigResult>& all, const Be
         o << "\n"
           << (r.geometry.name.empty() ? "" : r.geometry.name + "  ") << r.shape.to_string() << " -> "
           << hwd(r.shape.output()) << ", " << with_commas(r.shape.flops()) << " FLOPs\n";
-        o << "  " << std::left << std::setw(18) << "algorithm" << std::setw(13) << "pass" << std::right << std::setw(11)
+        o << "  " << std::left << std::setw(23) << "algorithm" << std::setw(13) << "pass" << std::right << std::setw(11)
           << "median ms" << std::setw(10) << "GFLOP/s" << std::setw(18) << "workspace bytes"
           << "\n";
         std::string last_reason;
@@ -694,11 +694,11 @@ void print_table(std::ostream& o, const std::vector<ConfigResult>& all, const Be
                 if (i > 0 && m.requested == last_algorithm && m.reason == last_reason) continue;
                 last_reason = m.reason;
                 last_algorithm = m.requested;
-                o << "  " << std::left << std::setw(18) << algorithm_label(m) << "not applicable: " << m.reason << "\n";
+                o << "  " << std::left << std::setw(23) << algorithm_label(m) << "not applicable: " << m.reason << "\n";
                 continue;
             }
             last_reason.clear();
-            o << "  " << std::left << std::setw(18) << algorithm_label(m) << std::setw(13) << bench::pass_name(m.pass)
+            o << "  " << std::left << std::setw(23) << algorithm_label(m) << std::setw(13) << bench::pass_name(m.pass)
               << std::right << std::setw(11) << ms_text(m.median_ms) << std::setw(10) << gflops_text(m.gflops)
               << std::setw(18) << with_commas(m.workspace_bytes) << "\n";
         }
