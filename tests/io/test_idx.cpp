@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/expect_error.hpp"
 #include "tests/support/temp_file.hpp"
 #include <zlib.h>
 
@@ -46,12 +47,7 @@ std::vector<std::uint8_t> images_file() {
 
 template <typename E = IdxError, typename F>
 void expect_error_mentioning(F&& f, const std::string& part) {
-    try {
-        f();
-        FAIL() << "expected an error mentioning '" << part << "'";
-    } catch (const E& e) {
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
+    support::expect_error_mentioning<E>(std::forward<F>(f), part);
 }
 
 }  // namespace

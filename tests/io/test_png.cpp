@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/expect_error.hpp"
 #include "tests/support/temp_file.hpp"
 #include <png.h>
 
@@ -25,12 +26,7 @@ std::string temp_path(const std::string& name) { return support::temp_path("png"
 
 template <typename E = PngError, typename F>
 void expect_error_mentioning(F&& f, const std::string& part) {
-    try {
-        f();
-        FAIL() << "expected an error mentioning '" << part << "'";
-    } catch (const E& e) {
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
+    support::expect_error_mentioning<E>(std::forward<F>(f), part);
 }
 
 Image gradient(index_t w, index_t h, index_t c) {

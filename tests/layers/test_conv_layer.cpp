@@ -299,15 +299,16 @@ TEST(ConvLayer, BackwardDataAndWeightsSeparately) {
     }
 }
 
-// The implicit GEMM reads patches from padded input rows: every geometry with dilation 1 along
-// the width (any stride, padding, fit, height dilation), tiny and large row blocks, 1-2 threads.
+// The implicit GEMM reads patches from padded input rows: every geometry with dilation 1 and
+// padding <= F along the width (any stride, fit, height dilation), tiny and large row blocks,
+// 1-2 threads.
 TYPED_TEST(ConvLayerEveryAlgorithm, ImplicitGemmMatchesTheReference) {
     using T = TypeParam;
     const int saved = num_threads();
     int ran = 0;
     for (std::uint64_t seed = 1; seed <= 150; ++seed) {
         auto p = support::draw_problem(seed * 17 + 3, {3, 24, 8, 20, 7, 4, 3, 3});
-        if (p.params.dilation.w != 1) continue;
+        if (!kernels::implicit_gemm_applies(p.shape)) continue;  // dilated along x, or padding wider than F
         set_num_threads(1 + static_cast<int>(seed % 2));
         ConvLayer<T> layer(p.params);
         layer.set_algorithm(ConvAlgorithm::implicit_gemm);
@@ -322,4 +323,7 @@ TYPED_TEST(ConvLayerEveryAlgorithm, ImplicitGemmMatchesTheReference) {
     ConvLayer<T> dilated(ConvParams(2, 2, 3, 1, 2).with_dilation(HW(1, 2)));
     dilated.set_algorithm(ConvAlgorithm::implicit_gemm);
     EXPECT_THROW(dilated.forward(Volume<T>(1, 8, 8, 2)), std::invalid_argument);
+    ConvLayer<T> wide_pad(ConvParams(2, 2, 1, 1, 2));
+    wide_pad.set_algorithm(ConvAlgorithm::implicit_gemm);
+    EXPECT_THROW(wide_pad.forward(Volume<T>(1, 8, 8, 2)), std::invalid_argument);
 }

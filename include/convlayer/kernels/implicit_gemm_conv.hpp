@@ -17,8 +17,12 @@
 
 namespace convlayer::kernels {
 
-/// Whether the implicit GEMM runs problem `s`: dilation 1 along the width.
-inline bool implicit_gemm_applies(const ConvShape& s) { return s.x.dilation == 1; }
+/// Whether the implicit GEMM runs problem `s`: dilation 1 along the width, and padding no wider
+/// than the kernel along it (the padded rows are materialised; a huge pad-to-fit padding, as a
+/// huge stride brings, would make them huge).
+inline bool implicit_gemm_applies(const ConvShape& s) {
+    return s.x.dilation == 1 && s.x.pad_begin <= s.x.kernel && s.x.pad_end <= s.x.kernel;
+}
 
 /// How the output is split: blocks of output rows of one image, each with its padded input rows
 /// within `budget_elements`, and enough blocks (about 4 per thread) to keep the threads busy.
@@ -29,8 +33,8 @@ struct ImplicitGemmPlan {
 
     static ImplicitGemmPlan make(const ConvShape& s, index_t budget_elements, int threads) {
         ImplicitGemmPlan p{};
-        p.padded_width = (s.x.out - 1) * s.x.stride + s.x.kernel;
-        const index_t row = p.padded_width * s.d1;
+        p.padded_width = checked_add(checked_mul(s.x.out - 1, s.x.stride), s.x.kernel, "implicit GEMM row");
+        const index_t row = checked_mul(p.padded_width, s.d1, "implicit GEMM row");
         // r output rows need (r - 1)*S_y + (F_h - 1)*dil_y + 1 padded input rows.
         const index_t fixed = (s.y.kernel - 1) * s.y.dilation + 1;
         const index_t by_budget = (budget_elements / std::max<index_t>(row, 1) - fixed) / s.y.stride + 1;
@@ -47,7 +51,10 @@ template <typename T>
 index_t implicit_gemm_workspace_elements(const ConvShape& s, const ImplicitGemmPlan& p, int threads) {
     constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
     const index_t packed = s.patch_length() * ((s.k + NR - 1) / NR * NR);
-    return packed + threads * (p.block_input_rows * p.padded_width * s.d1 + MR * s.patch_length());
+    const index_t per_thread = checked_add(checked_product("implicit GEMM workspace", p.block_input_rows,
+                                                           p.padded_width, s.d1),
+                                           checked_mul(MR, s.patch_length()), "implicit GEMM workspace");
+    return checked_add(packed, checked_mul(per_thread, threads, "implicit GEMM workspace"), "implicit GEMM workspace");
 }
 
 /// y = conv(x, w) + bias for OHWI weights w ((F_h F_w D1) x K column-major), through the
@@ -81,7 +88,8 @@ void implicit_gemm_conv_forward(const ConvShape& s, const T* x, const T* w, cons
             std::copy_n(x + ((n * s.y.in + iy) * s.x.in) * D, copy * D, dst + left * D);
             std::fill_n(dst + (left + copy) * D, (Wp - left - copy) * D, T(0));
         }
-        const index_t lda = s.x.stride * D, segment = s.x.kernel * D, segment_stride = s.y.dilation * Wp * D;
+        // With one output column the stride is never applied (and may be huge: don't multiply it).
+        const index_t lda = s.x.out > 1 ? s.x.stride * D : D, segment = s.x.kernel * D, segment_stride = s.y.dilation * Wp * D;
         const index_t full = s.x.out / MR * MR;
         for (index_t oy = oy0; oy < oy1; ++oy) {
             const T* a = pad + (oy - oy0) * s.y.stride * Wp * D;

@@ -75,7 +75,8 @@ inline ConvAlgorithm select_algorithm(ConvAlgorithm requested, const ConvShape& 
             "ConvAlgorithm::winograd needs a 3x3 kernel, stride 1, dilation 1 and equal padding <= 2; got " +
             s.to_string());
     if (requested == ConvAlgorithm::implicit_gemm && !kernels::implicit_gemm_applies(s))
-        throw std::invalid_argument("ConvAlgorithm::implicit_gemm needs dilation 1 along the width; got " +
+        throw std::invalid_argument("ConvAlgorithm::implicit_gemm needs dilation 1 and padding at most the kernel "
+                                    "width along the width; got " +
                                     s.to_string());
     return requested;
 }
