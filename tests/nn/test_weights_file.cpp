@@ -139,3 +139,28 @@ TEST(WeightsFile, RefusesBrokenAndMismatchingFiles) {
     EXPECT_NO_THROW(load_weights(target_ok, good));
     EXPECT_THROW(save_weights(source, "/nonexistent-dir/x.bin"), WeightsFileError);
 }
+
+namespace {
+// A layer whose one parameter has 256 dimensions of extent 1: more than the format's u8 rank.
+class HighRankLayer : public Layer<float> {
+public:
+    Shape output_shape(const Shape& input) const override { return input; }
+    std::vector<Parameter<float>> parameters() override {
+        return {{"w", std::vector<index_t>(256, 1), &value_, &gradient_, 1}};
+    }
+    std::string name() const override { return "HighRankLayer"; }
+    std::string describe() const override { return name(); }
+
+protected:
+    void do_forward(const Volume<float>& x, Volume<float>& y) override { y.copy_from(x.data(), x.size()); }
+    void do_backward(const Volume<float>&, const Volume<float>&, Volume<float>*) override {}
+
+private:
+    float value_ = 1, gradient_ = 0;
+};
+}  // namespace
+
+TEST(WeightsFile, RefusesToWriteWhatTheFormatCannotHold) {
+    HighRankLayer layer;
+    EXPECT_THROW(save_weights(layer, temp_path("rank.bin")), WeightsFileError);
+}

@@ -75,17 +75,24 @@ private:
 };
 
 /// The index of the largest of each sample's H*W*D values (the predicted class of logits or
-/// probabilities); ties go to the lowest index.
+/// probabilities), written to `out` (resized, storage reused); ties go to the lowest index.
 template <typename T>
-std::vector<int> predicted_classes(const Volume<T>& scores) {
+void predicted_classes(const Volume<T>& scores, std::vector<int>& out) {
     const index_t n = scores.shape().n, classes = n > 0 ? scores.size() / n : 0;
     ConstRowMatrixMap<T> s(scores.data(), n, classes);
-    std::vector<int> out(static_cast<std::size_t>(n));
+    out.resize(static_cast<std::size_t>(n));
     for (index_t i = 0; i < n; ++i) {
         Eigen::Index best = 0;
         s.row(i).maxCoeff(&best);
         out[static_cast<std::size_t>(i)] = static_cast<int>(best);
     }
+}
+
+/// The same, returned as a new vector.
+template <typename T>
+std::vector<int> predicted_classes(const Volume<T>& scores) {
+    std::vector<int> out;
+    predicted_classes(scores, out);
     return out;
 }
 

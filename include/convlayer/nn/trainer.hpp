@@ -53,7 +53,7 @@ public:
     /// The network's predicted class for each sample of `x` (no training).
     const std::vector<int>& predict(const Volume<T>& x) {
         network_.forward(x, logits_);
-        predictions_ = predicted_classes(logits_);
+        predicted_classes(logits_, predictions_);
         return predictions_;
     }
     /// Logits of the last train_batch() or predict().

@@ -93,6 +93,8 @@ void save_weights(Layer<T>& layer, const std::string& path) {
     put_le(out, kWeightsVersion, 4);
     put_le(out, params.size(), 4);
     for (const Parameter<T>& p : params) {
+        if (p.dims.size() > 255 || p.name.size() > 0xffffffffu)
+            throw WeightsFileError(path + ": parameter '" + p.name + "' has a rank or name too long for the format");
         put_le(out, p.name.size(), 4);
         out.insert(out.end(), p.name.begin(), p.name.end());
         put_le(out, dtype_code<T>(), 1);
