@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "convlayer/core/aligned_buffer.hpp"
 #include "convlayer/core/threading.hpp"
+#include "convlayer/layers/filter_bank.hpp"
 #include "convlayer/layers/layer.hpp"
 
 namespace convlayer {
@@ -23,28 +23,18 @@ template <typename T>
 class DenseLayer : public Layer<T> {
 public:
     /// Throws std::invalid_argument for non-positive sizes. Parameters start at zero.
-    DenseLayer(index_t in_features, index_t out_features) : in_(in_features), out_(out_features) {
-        if (in_ <= 0 || out_ <= 0) {
-            std::ostringstream os;
-            os << "DenseLayer: feature counts must be positive, got " << in_ << " inputs and " << out_ << " outputs";
-            throw std::invalid_argument(os.str());
-        }
-        const index_t w = checked_mul(in_, out_, "DenseLayer weights");
-        for (auto* buf : {&weights_, &weight_grad_}) buf->resize(w);
-        for (auto* buf : {&bias_, &bias_grad_}) buf->resize(out_);
-        for (auto* buf : {&weights_, &weight_grad_, &bias_, &bias_grad_})
-            std::fill(buf->data(), buf->data() + buf->size(), T(0));
-    }
+    DenseLayer(index_t in_features, index_t out_features)
+        : in_(in_features), out_(out_features), bank_(validated(in_features, out_features), 1, {}) {}
 
     index_t in_features() const { return in_; }
     index_t out_features() const { return out_; }
 
     /// in x out, column j = the weights of output j (row j of PyTorch's weight).
-    MatrixMap<T> weights() { return MatrixMap<T>(weights_.data(), in_, out_); }
-    ConstMatrixMap<T> weights() const { return ConstMatrixMap<T>(weights_.data(), in_, out_); }
-    VectorMap<T> bias() { return VectorMap<T>(bias_.data(), out_); }
-    MatrixMap<T> weight_gradient() { return MatrixMap<T>(weight_grad_.data(), in_, out_); }
-    VectorMap<T> bias_gradient() { return VectorMap<T>(bias_grad_.data(), out_); }
+    MatrixMap<T> weights() { return bank_.weights(); }
+    ConstMatrixMap<T> weights() const { return bank_.weights(); }
+    VectorMap<T> bias() { return bank_.bias(); }
+    MatrixMap<T> weight_gradient() { return bank_.weight_gradient(); }
+    VectorMap<T> bias_gradient() { return bank_.bias_gradient(); }
 
     Shape output_shape(const Shape& input) const override {
         validate_shape(input, "DenseLayer");
@@ -57,11 +47,13 @@ public:
         }
         return {input.n, 1, 1, out_};
     }
+    /// The bank's weights relabelled with nn.Linear's dims {out, in} (the same memory).
     std::vector<Parameter<T>> parameters() override {
-        return {{"weights", {out_, in_}, weights_.data(), weight_grad_.data(), weights_.size(), in_, out_},
-                {"bias", {out_}, bias_.data(), bias_grad_.data(), bias_.size()}};
+        auto params = bank_.parameters();
+        params[0].dims = {out_, in_};
+        return params;
     }
-    index_t parameter_count() const override { return weights_.size() + bias_.size(); }
+    index_t parameter_count() const override { return bank_.parameter_count(); }
     std::string name() const override { return "DenseLayer"; }
     std::string describe() const override {
         return "DenseLayer " + std::to_string(in_) + " -> " + std::to_string(out_);
@@ -72,7 +64,7 @@ protected:
         const SerialEigenGemm serial;
         RowMatrixMap<T> out(y.data(), x.shape().n, out_);
         out.noalias() = samples(x) * weights();
-        out.rowwise() += ConstVectorMap<T>(bias_.data(), out_).transpose();
+        out.rowwise() += bank_.bias().transpose();
     }
     void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
         const SerialEigenGemm serial;
@@ -88,8 +80,18 @@ private:
         return ConstRowMatrixMap<T>(v.data(), v.shape().n, v.size() / v.shape().n);
     }
 
+    // A dense layer is a 1x1 conv over an in-channel input: the same bank of one filter per output.
+    static ConvParams validated(index_t in, index_t out) {
+        if (in <= 0 || out <= 0) {
+            std::ostringstream os;
+            os << "DenseLayer: feature counts must be positive, got " << in << " inputs and " << out << " outputs";
+            throw std::invalid_argument(os.str());
+        }
+        return ConvParams(in, out, HW(1));
+    }
+
     index_t in_, out_;
-    AlignedBuffer<T> weights_, weight_grad_, bias_, bias_grad_;
+    FilterBank<T> bank_;
 };
 
 }  // namespace convlayer
