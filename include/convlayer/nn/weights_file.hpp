@@ -44,6 +44,10 @@ template <typename T>
 constexpr std::uint8_t dtype_code() {
     return std::is_same<T, float>::value ? 1 : 2;
 }
+/// The unsigned integer holding a T's IEEE 754 bits.
+template <typename T>
+using IeeeBits = typename std::conditional<sizeof(T) == 4, std::uint32_t, std::uint64_t>::type;
+
 inline const char* dtype_name(std::uint8_t code) { return code == 1 ? "float32" : code == 2 ? "float64" : "unknown"; }
 
 inline void put_le(std::vector<std::uint8_t>& out, std::uint64_t v, int bytes) {
@@ -101,7 +105,7 @@ void save_weights(Layer<T>& layer, const std::string& path) {
         put_le(out, p.dims.size(), 1);
         for (index_t d : p.dims) put_le(out, static_cast<std::uint64_t>(d), 8);
         for (index_t i = 0; i < p.size; ++i) {
-            typename std::conditional<sizeof(T) == 4, std::uint32_t, std::uint64_t>::type bits;
+            IeeeBits<T> bits;
             std::memcpy(&bits, &p.value[i], sizeof(T));
             put_le(out, bits, sizeof(T));
         }
@@ -168,8 +172,7 @@ void load_weights(Layer<T>& layer, const std::string& path) {
         detail::ByteReader values(bytes, body, path);
         values.skip(offsets[t]);
         for (index_t i = 0; i < params[t].size; ++i) {
-            typename std::conditional<sizeof(T) == 4, std::uint32_t, std::uint64_t>::type bits =
-                static_cast<decltype(bits)>(values.get(sizeof(T), "tensor values"));
+            const auto bits = static_cast<IeeeBits<T>>(values.get(sizeof(T), "tensor values"));
             std::memcpy(&params[t].value[i], &bits, sizeof(T));
         }
     }
