@@ -13,6 +13,7 @@
 
 #include "convlayer/core/conv_shape.hpp"
 #include "convlayer/core/threading.hpp"
+#include "convlayer/kernels/im2col_conv.hpp"
 #include "convlayer/kernels/packed_gemm.hpp"
 
 namespace convlayer::kernels {
@@ -46,16 +47,82 @@ struct ImplicitGemmPlan {
     index_t blocks_per_image(const ConvShape& s) const { return (s.y.out + rows_per_block - 1) / rows_per_block; }
 };
 
-/// Workspace values: the packed weights, then per thread a block of padded rows and an edge panel.
+/// Positions (the GEMM's depth) backward-weights packs into one patch panel at a time.
+inline constexpr index_t kImplicitDwDepth = 256;
+/// Slack after the padded rows and after the patch panel for whole-packet copies (see
+/// detail::pack_patch_panel): one packet of the widest scalar type.
+inline constexpr index_t kPackSlack = 16;
+
+/// Whether backward-weights runs as an implicit GEMM: where the forward does, and, with several
+/// threads, when each thread's private dW accumulator is small (kPrivateDwBytes).
+template <typename T>
+bool implicit_gemm_dw_applies(const ConvShape& s, int threads) {
+    return implicit_gemm_applies(s) && (threads == 1 || private_dw<T>(s, threads));
+}
+
+namespace detail {
+// Workspace layout: per thread [padded rows][GEMM scratch], then the shared part: the packed
+// weights (forward) or threads - 1 private dW accumulators (backward-weights). The GEMM scratch is
+// the forward's edge panel (MR x L) or backward-weights' patch panel and edge panel.
+template <typename T>
+struct ImplicitGemmWorkspace {
+    static constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
+    index_t pad_elements, per_thread, threads_part;
+    T* base;
+
+    ImplicitGemmWorkspace(const ConvShape& s, const ImplicitGemmPlan& p, int threads, T* ws = nullptr)
+        : pad_elements(checked_product("implicit GEMM workspace", p.block_input_rows, p.padded_width, s.d1)),
+          per_thread(checked_add(pad_elements + kPackSlack,
+                                 std::max(checked_mul(MR, s.patch_length(), "implicit GEMM workspace"),
+                                          kImplicitDwDepth * (NR + MR) + kPackSlack),
+                                 "implicit GEMM workspace")),
+          threads_part(checked_mul(per_thread, threads, "implicit GEMM workspace")),
+          base(ws) {}
+
+    T* pad(int t) const { return base + t * per_thread; }
+    T* fwd_edge(int t) const { return pad(t) + pad_elements + kPackSlack; }
+    T* dw_panel(int t) const { return pad(t) + pad_elements + kPackSlack; }
+    T* dw_edge(int t) const { return dw_panel(t) + kImplicitDwDepth * NR + kPackSlack; }
+    T* shared() const { return base + threads_part; }
+
+    static index_t shared_elements(const ConvShape& s, int threads) {
+        const index_t packed = checked_mul(s.patch_length(), (s.k + NR - 1) / NR * NR, "implicit GEMM workspace");
+        const index_t dw = implicit_gemm_dw_applies<T>(s, threads)
+                               ? checked_product("implicit GEMM workspace", threads - 1, s.patch_length(), s.k)
+                               : 0;
+        return std::max(packed, dw);
+    }
+};
+}  // namespace detail
+
+/// Workspace values for forward and backward-weights (see detail::ImplicitGemmWorkspace).
 template <typename T>
 index_t implicit_gemm_workspace_elements(const ConvShape& s, const ImplicitGemmPlan& p, int threads) {
-    constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
-    const index_t packed = s.patch_length() * ((s.k + NR - 1) / NR * NR);
-    const index_t per_thread = checked_add(checked_product("implicit GEMM workspace", p.block_input_rows,
-                                                           p.padded_width, s.d1),
-                                           checked_mul(MR, s.patch_length()), "implicit GEMM workspace");
-    return checked_add(packed, checked_mul(per_thread, threads, "implicit GEMM workspace"), "implicit GEMM workspace");
+    const detail::ImplicitGemmWorkspace<T> ws(s, p, threads);
+    return checked_add(ws.threads_part, ws.shared_elements(s, threads), "implicit GEMM workspace");
 }
+
+namespace detail {
+// The padded input rows output rows [oy0, oy1) of image n read, from input row oy0*S_y - P_y
+// on, each Wp columns wide: zeros outside the input (and past its right edge).
+template <typename T>
+void fill_padded_rows(const ConvShape& s, const T* x, index_t n, index_t oy0, index_t oy1, index_t Wp, T* pad) {
+    const index_t D = s.d1;
+    const index_t rows_needed = (oy1 - oy0 - 1) * s.y.stride + (s.y.kernel - 1) * s.y.dilation + 1;
+    const index_t left = s.x.pad_begin, copy = std::clamp<index_t>(s.x.in, 0, Wp - left);
+    for (index_t r = 0; r < rows_needed; ++r) {
+        T* dst = pad + r * Wp * D;
+        const index_t iy = oy0 * s.y.stride - s.y.pad_begin + r;
+        if (iy < 0 || iy >= s.y.in) {
+            std::fill_n(dst, Wp * D, T(0));
+            continue;
+        }
+        std::fill_n(dst, left * D, T(0));
+        std::copy_n(x + ((n * s.y.in + iy) * s.x.in) * D, copy * D, dst + left * D);
+        std::fill_n(dst + (left + copy) * D, (Wp - left - copy) * D, T(0));
+    }
+}
+}  // namespace detail
 
 /// y = conv(x, w) + bias for OHWI weights w ((F_h F_w D1) x K column-major), through the
 /// segmented micro-kernel; `workspace` holds implicit_gemm_workspace_elements() values.
@@ -64,30 +131,16 @@ void implicit_gemm_conv_forward(const ConvShape& s, const T* x, const T* w, cons
                                 const ImplicitGemmPlan& plan, int threads) {
     constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
     const index_t L = s.patch_length(), D = s.d1, Wp = plan.padded_width;
-    T* packed = workspace;
-    const index_t packed_elements = L * ((s.k + NR - 1) / NR * NR);
+    const detail::ImplicitGemmWorkspace<T> ws(s, plan, threads, workspace);
+    T* packed = ws.shared();
     pack_b_panels_colmajor(w, L, L, s.k, packed);
-    const index_t per_thread = plan.block_input_rows * Wp * D + MR * L;
     const index_t per_image = plan.blocks_per_image(s);
     parallel_for(s.n * per_image, threads, [&](index_t b, int t) {
         const index_t n = b / per_image, oy0 = b % per_image * plan.rows_per_block;
         const index_t oy1 = std::min(s.y.out, oy0 + plan.rows_per_block);
-        T* pad = workspace + packed_elements + t * per_thread;
-        T* edge = pad + plan.block_input_rows * Wp * D;
-        // Padded input rows oy0*S_y - P_y ...: zeros outside the input (and past its right edge).
-        const index_t rows_needed = (oy1 - oy0 - 1) * s.y.stride + (s.y.kernel - 1) * s.y.dilation + 1;
-        const index_t left = s.x.pad_begin, copy = std::clamp<index_t>(s.x.in, 0, Wp - left);
-        for (index_t r = 0; r < rows_needed; ++r) {
-            T* dst = pad + r * Wp * D;
-            const index_t iy = oy0 * s.y.stride - s.y.pad_begin + r;
-            if (iy < 0 || iy >= s.y.in) {
-                std::fill_n(dst, Wp * D, T(0));
-                continue;
-            }
-            std::fill_n(dst, left * D, T(0));
-            std::copy_n(x + ((n * s.y.in + iy) * s.x.in) * D, copy * D, dst + left * D);
-            std::fill_n(dst + (left + copy) * D, (Wp - left - copy) * D, T(0));
-        }
+        T* pad = ws.pad(t);
+        T* edge = ws.fwd_edge(t);
+        detail::fill_padded_rows(s, x, n, oy0, oy1, Wp, pad);
         // With one output column the stride is never applied (and may be huge: don't multiply it).
         const index_t lda = s.x.out > 1 ? s.x.stride * D : D, segment = s.x.kernel * D, segment_stride = s.y.dilation * Wp * D;
         const index_t full = s.x.out / MR * MR;
@@ -111,6 +164,115 @@ void implicit_gemm_conv_forward(const ConvShape& s, const T* x, const T* w, cons
                     gemm_micro_kernel<T, false>(L, edge, MR, bp, c + full * s.k + j0, s.k, s.x.out - full, nc, false,
                                                 bias_j);
             }
+        }
+    });
+}
+
+namespace detail {
+// Packs patch columns [j0, j0 + nc) of `count` consecutive positions, the first at output row
+// `r` (of the padded block) and column `ox`, into one NR-column panel: panel[p*NR + j]. Column
+// j = (ky, kx, d) of a patch lies in segment ky (F_w*D1 contiguous values, segment_stride apart),
+// so the panel's columns are a few contiguous runs, copied per position.
+//
+// Copies are whole packets: a run shorter than a packet spills past its end, and the next run
+// (or the zeros past nc, or the next position) overwrites the spill, so runs go in column order.
+// Hence kPackSlack values of slack after the panel and after the padded rows it reads.
+template <typename T>
+void pack_patch_panel(const ConvShape& s, const T* pad, index_t Wp, index_t r, index_t ox, index_t count, index_t j0,
+                      index_t nc, T* panel) {
+    using Packet = typename GemmTile<T>::Packet;
+    constexpr int NR = GemmTile<T>::NR, P = GemmTile<T>::kLanes;
+    const index_t D = s.d1, segment = s.x.kernel * D, segment_stride = s.y.dilation * Wp * D;
+    // With one output column (row) the stride is never applied (and may be huge: don't multiply it).
+    const index_t col_step = s.x.out > 1 ? s.x.stride * D : 0, row_step = s.y.out > 1 ? s.y.stride * Wp * D : 0;
+    struct Run {
+        index_t src, dst, len;
+    } runs[NR];
+    int n_runs = 0;
+    for (index_t j = j0; j < j0 + nc;) {
+        const index_t ky = j / segment, off = j % segment, len = std::min(segment - off, j0 + nc - j);
+        runs[n_runs++] = {ky * segment_stride + off, j - j0, len};
+        j += len;
+    }
+    const Packet zero = Eigen::internal::pset1<Packet>(T(0));
+    const T* row = pad + r * row_step;
+    bool short_runs = true;  // every run fits one packet: the common case of few channels
+    for (int q = 0; q < n_runs; ++q) short_runs = short_runs && runs[q].len <= P;
+    if (short_runs) {
+        index_t src_of[NR], dst_of[NR];
+        for (int q = 0; q < n_runs; ++q) {
+            src_of[q] = runs[q].src;
+            dst_of[q] = runs[q].dst;
+        }
+        for (index_t p = 0; p < count; ++p, panel += NR) {
+            const T* src = row + ox * col_step;
+            for (int q = 0; q < n_runs; ++q)
+                Eigen::internal::pstoreu(panel + dst_of[q], Eigen::internal::ploadu<Packet>(src + src_of[q]));
+            for (index_t j = nc; j < NR; j += P) Eigen::internal::pstoreu(panel + j, zero);
+            if (++ox == s.x.out) {
+                ox = 0;
+                row += row_step;
+            }
+        }
+        return;
+    }
+    for (index_t p = 0; p < count; ++p, panel += NR) {
+        const T* src = row + ox * col_step;
+        for (int q = 0; q < n_runs; ++q) {
+            const T* from = src + runs[q].src;
+            T* to = panel + runs[q].dst;
+            const index_t len = runs[q].len;
+            index_t i = 0;
+            for (; i + P <= len; i += P) Eigen::internal::pstoreu(to + i, Eigen::internal::ploadu<Packet>(from + i));
+            if (i < len)  // the tail: a whole packet, spilling past the run
+                Eigen::internal::pstoreu(to + i, Eigen::internal::ploadu<Packet>(from + i));
+        }
+        for (index_t j = nc; j < NR; j += P) Eigen::internal::pstoreu(panel + j, zero);
+        if (++ox == s.x.out) {
+            ox = 0;
+            row += row_step;
+        }
+    }
+}
+}  // namespace detail
+
+/// dw = sum over positions of P^T dY (overwritten; (F_h F_w D1) x K column-major, OHWI), with
+/// each patch panel packed straight from padded input rows (no im2col matrix). Each thread
+/// accumulates over its own blocks of output rows (thread 0 into dw), then the accumulators are
+/// summed. Needs implicit_gemm_dw_applies(s, threads).
+template <typename T>
+void implicit_gemm_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T* dw, T* workspace,
+                                         const ImplicitGemmPlan& plan, int threads) {
+    constexpr int NR = GemmTile<T>::NR;
+    const index_t L = s.patch_length(), size = L * s.k, per_image = plan.blocks_per_image(s);
+    threads = static_cast<int>(std::min<index_t>(threads, s.n * per_image));
+    const detail::ImplicitGemmWorkspace<T> ws(s, plan, threads, workspace);
+    std::fill(dw, dw + size, T(0));
+    std::fill(ws.shared(), ws.shared() + (threads - 1) * size, T(0));
+    parallel_for(s.n * per_image, threads, [&](index_t b, int t) {
+        const index_t n = b / per_image, oy0 = b % per_image * plan.rows_per_block;
+        const index_t oy1 = std::min(s.y.out, oy0 + plan.rows_per_block);
+        T* acc = t == 0 ? dw : ws.shared() + (t - 1) * size;
+        detail::fill_padded_rows(s, x, n, oy0, oy1, plan.padded_width, ws.pad(t));
+        const index_t positions = (oy1 - oy0) * s.x.out;
+        const T* dy_block = dy + (n * s.y.out + oy0) * s.x.out * s.k;
+        for (index_t p0 = 0; p0 < positions; p0 += kImplicitDwDepth) {
+            const index_t kc = std::min(kImplicitDwDepth, positions - p0);
+            for (index_t j0 = 0; j0 < L; j0 += NR) {
+                const index_t nc = std::min<index_t>(NR, L - j0);
+                detail::pack_patch_panel(s, ws.pad(t), plan.padded_width, p0 / s.x.out, p0 % s.x.out, kc, j0, nc,
+                                         ws.dw_panel(t));
+                // dW^T[:, j0:j0+nc] += dY^T (K x kc, dY read in place) * panel.
+                gemm_block(dy_block + p0 * s.k, s.k, false, s.k, kc, ws.dw_panel(t), nc, acc + j0, L, true,
+                           static_cast<const T*>(nullptr), ws.dw_edge(t));
+            }
+        }
+    });
+    parallel_for(threads, threads, [&](index_t part, int) {
+        const auto [e0, e1] = detail::split_range(size, threads, part);
+        for (int t = 1; t < threads; ++t) {
+            const T* acc = ws.shared() + (t - 1) * size;
+            for (index_t e = e0; e < e1; ++e) dw[e] += acc[e];
         }
     });
 }

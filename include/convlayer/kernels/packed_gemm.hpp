@@ -42,7 +42,11 @@ void pack_panels(const T* src, index_t stride_i, index_t stride_k, index_t count
             for (index_t i = 0; i < w; ++i)
                 for (index_t k = 0; k < depth; ++k) dst[k * Width + i] = s0[i * stride_i + k];
         } else if (stride_i == 1) {
-            for (index_t k = 0; k < depth; ++k) std::copy(s0 + k * stride_k, s0 + k * stride_k + w, dst + k * Width);
+            // A fixed-width loop (zeros past w), not std::copy + std::fill: for a panel of a few
+            // values the two library calls per k cost more than the copy.
+            for (index_t k = 0; k < depth; ++k)
+                for (index_t i = 0; i < Width; ++i) dst[k * Width + i] = i < w ? s0[k * stride_k + i] : T(0);
+            continue;
         } else {
             for (index_t k = 0; k < depth; ++k)
                 for (index_t i = 0; i < w; ++i) dst[k * Width + i] = s0[i * stride_i + k * stride_k];

@@ -16,8 +16,8 @@ enum class ConvAlgorithm {
     gemm1x1,    ///< the packed GEMM on the NHWC input itself: 1x1 kernel, stride 1, no padding only
     winograd,   ///< Winograd F(4x4, 3x3) forward and backward-data (dW via im2col): 3x3, stride 1,
                 ///< dilation 1, padding <= 2
-    implicit_gemm,  ///< forward reads patches from padded input rows in place (no im2col matrix);
-                    ///< backward as im2col: dilation 1 along the width
+    implicit_gemm,  ///< forward and backward-weights read patches from padded input rows (no
+                    ///< im2col matrix); backward-data as im2col: dilation 1 along the width
     direct,     ///< the nested-loop reference: any configuration, slow, allocates
 };
 

@@ -141,6 +141,12 @@ private:
             if (dx) run_winograd(true, dy, dx);
             if (dw) kernels::im2col_conv_backward(shape_, x, dy, w, static_cast<T*>(nullptr), dw, db, workspace_.data(), block_rows_,
                                                   threads_, false);
+        } else if (algorithm_ == ConvAlgorithm::implicit_gemm && dw &&
+                   kernels::implicit_gemm_dw_applies<T>(shape_, threads_)) {
+            kernels::implicit_gemm_conv_backward_weights(shape_, x, dy, dw, workspace_.data() + im2col_elements_,
+                                                         implicit_plan_, threads_);
+            kernels::im2col_conv_backward(shape_, x, dy, w, dx, static_cast<T*>(nullptr), db, workspace_.data(),
+                                          block_rows_, threads_, false);
         } else {
             kernels::im2col_conv_backward(shape_, x, dy, w, dx, dw, db, workspace_.data(), block_rows_, threads_,
                                           algorithm_ == ConvAlgorithm::gemm1x1);
@@ -168,8 +174,8 @@ private:
         if (input == cached_input_ && requested_threads_ == num_threads()) return;
         requested_threads_ = num_threads();
         shape_ = conv_shape(input);
-        // Below ~1 MFLOP per thread, forking costs more than it saves.
-        threads_ = shape_.flops() < 1e6 * requested_threads_ ? 1 : requested_threads_;
+        // Below ~0.25 MFLOP (a few microseconds) per thread, forking costs more than it saves.
+        threads_ = shape_.flops() < 2.5e5 * requested_threads_ ? 1 : requested_threads_;
         algorithm_ = select_algorithm(requested_, shape_);
         index_t elements = 0;
         if (algorithm_ != ConvAlgorithm::direct) {
