@@ -53,19 +53,25 @@ void report(benchmark::State& state, const NamedConv& cfg, const ConvShape& s, i
     state.SetLabel(std::string(who) + " " + cfg.name + " " + pass_name(pass) + " " + s.to_string());
 }
 
-void BM_convlayer(benchmark::State& state) {
+// Weights packed once (set_cache_packed_weights), as oneDNN's are reordered once outside its
+// timed region: inference. BM_convlayer_training packs them on every call, as training must.
+void run_convlayer(benchmark::State& state, bool cache_packed_weights) {
     const NamedConv& cfg = kSuite[static_cast<std::size_t>(state.range(0))];
     const int pass = static_cast<int>(state.range(2));
     set_num_threads(static_cast<int>(state.range(3)));
     Problem p(cfg, state.range(1));
+    p.layer.set_cache_packed_weights(cache_packed_weights);
     p.run(pass);  // warm-up: sizes the workspace
     for (auto _ : state) {
         p.run(pass);
         benchmark::ClobberMemory();
     }
-    report(state, cfg, p.s, pass, "convlayer");
+    report(state, cfg, p.s, pass, cache_packed_weights ? "convlayer" : "convlayer(training)");
     state.counters["workspace_bytes"] = static_cast<double>(p.layer.workspace_bytes());
+    state.counters["packed_weight_bytes"] = static_cast<double>(p.layer.packed_weight_bytes());
 }
+void BM_convlayer(benchmark::State& state) { run_convlayer(state, true); }
+void BM_convlayer_training(benchmark::State& state) { run_convlayer(state, false); }
 
 #ifdef CONVLAYER_HAVE_ONEDNN
 void BM_onednn(benchmark::State& state) {
@@ -166,6 +172,7 @@ void PointwiseArgs(benchmark::internal::Benchmark* b) {
 }  // namespace
 
 BENCHMARK(BM_convlayer)->Apply(SuiteArgs);
+BENCHMARK(BM_convlayer_training)->Apply(SuiteArgs);
 #ifdef CONVLAYER_HAVE_ONEDNN
 BENCHMARK(BM_onednn)->Apply(SuiteArgs);
 #endif

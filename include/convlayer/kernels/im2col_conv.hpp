@@ -171,18 +171,38 @@ void accumulate_dw(const ConvShape& s, const T* patches, const T* dy_rows, index
 }
 }  // namespace detail
 
-/// y = conv(x, w) + b. `b` may be null. `workspace` holds im2col_workspace_elements() elements.
+/// Packs W ((Fh*Fw*D1) x K, column-major) as im2col_conv_forward() multiplies it: NR-column
+/// panels, one depth block after another (packed_weight_elements() values).
 template <typename T>
-void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, T* workspace,
-                         index_t block_rows, int threads = 1, bool skip_im2col = false) {
-    const index_t M = s.output_positions(), L = s.patch_length(), Kp = detail::round_up(s.k, GemmTile<T>::NR);
-    const detail::Im2colWorkspace<T> ws(s, workspace, block_rows, threads, skip_im2col);
-    // W in NR-column panels, one depth block after another.
-    const index_t KC = detail::depth_block(L);
+void im2col_pack_forward_weights(const ConvShape& s, const T* w, T* packed, int threads = 1) {
+    const index_t L = s.patch_length(), Kp = detail::round_up(s.k, GemmTile<T>::NR), KC = detail::depth_block(L);
     parallel_for((L + KC - 1) / KC, threads, [&](index_t kb, int) {
         const index_t k0 = kb * KC;
-        pack_b_panels_colmajor(w + k0, L, std::min(KC, L - k0), s.k, ws.packed_w + k0 * Kp);
+        pack_b_panels_colmajor(w + k0, L, std::min(KC, L - k0), s.k, packed + k0 * Kp);
     });
+}
+
+/// Packs W^T (K x (Fh*Fw*D1), row-major: OHWI) as im2col_conv_backward_data() multiplies it.
+template <typename T>
+void im2col_pack_backward_data_weights(const ConvShape& s, const T* w, T* packed, int threads = 1) {
+    const index_t L = s.patch_length(), Lp = detail::round_up(L, GemmTile<T>::NR), KC = detail::depth_block(s.k);
+    parallel_for((s.k + KC - 1) / KC, threads, [&](index_t kb, int) {
+        const index_t k0 = kb * KC;
+        pack_b_panels_rowmajor(w + k0 * L, L, std::min(KC, s.k - k0), L, packed + k0 * Lp);
+    });
+}
+
+/// y = conv(x, w) + b. `b` may be null. `workspace` holds im2col_workspace_elements() elements.
+/// With `prepacked` (from im2col_pack_forward_weights()) w is not read and not packed again.
+template <typename T>
+void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, T* workspace,
+                         index_t block_rows, int threads = 1, bool skip_im2col = false,
+                         const T* prepacked = nullptr) {
+    const index_t M = s.output_positions(), L = s.patch_length(), Kp = detail::round_up(s.k, GemmTile<T>::NR);
+    const detail::Im2colWorkspace<T> ws(s, workspace, block_rows, threads, skip_im2col);
+    const index_t KC = detail::depth_block(L);
+    if (!prepacked) im2col_pack_forward_weights(s, w, ws.packed_w, threads);
+    const T* packed_w = prepacked ? prepacked : ws.packed_w;
     parallel_for((M + block_rows - 1) / block_rows, threads, [&](index_t blk, int t) {
         const index_t m0 = blk * block_rows, rows = std::min(block_rows, M - m0);
         T* edge = ws.packing_of(t);
@@ -191,7 +211,7 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
             const index_t mc = std::min(kGemmMc, rows - r0);
             for (index_t k0 = 0; k0 < L; k0 += KC) {
                 const index_t kc = std::min(KC, L - k0);
-                gemm_block(patches + r0 * L + k0, L, true, mc, kc, ws.packed_w + k0 * Kp, s.k, y + (m0 + r0) * s.k, s.k,
+                gemm_block(patches + r0 * L + k0, L, true, mc, kc, packed_w + k0 * Kp, s.k, y + (m0 + r0) * s.k, s.k,
                            k0 > 0, b, edge);
             }
         }
@@ -247,18 +267,16 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
 }
 
 /// dx = sum over blocks of col2im(dY_blk W^T) (overwritten), blocks in two colours. Blocks
-/// smaller than im2col_two_colour_min_rows() run on one thread.
+/// smaller than im2col_two_colour_min_rows() run on one thread. With `prepacked` (from
+/// im2col_pack_backward_data_weights()) w is not read.
 template <typename T>
 void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* dx, T* workspace, index_t block_rows,
-                               int threads = 1, bool skip_im2col = false) {
+                               int threads = 1, bool skip_im2col = false, const T* prepacked = nullptr) {
     const index_t M = s.output_positions(), L = s.patch_length(), Lp = detail::round_up(L, GemmTile<T>::NR);
     const detail::Im2colWorkspace<T> ws(s, workspace, block_rows, threads, skip_im2col);
-    // W^T (K x L, row-major: filter k's taps contiguous, i.e. OHWI) in NR-column panels.
     const index_t KC = detail::depth_block(s.k);
-    parallel_for((s.k + KC - 1) / KC, threads, [&](index_t kb, int) {
-        const index_t k0 = kb * KC;
-        pack_b_panels_rowmajor(w + k0 * L, L, std::min(KC, s.k - k0), L, ws.packed_w + k0 * Lp);
-    });
+    if (!prepacked) im2col_pack_backward_data_weights(s, w, ws.packed_w, threads);
+    const T* packed_w = prepacked ? prepacked : ws.packed_w;
     const index_t blocks = (M + block_rows - 1) / block_rows;
     // Without im2col, block i writes dX rows of block i only: one colour, no clearing.
     const index_t colours = skip_im2col ? 1 : 2;
@@ -275,7 +293,7 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
                 const index_t mc = std::min(kGemmMc, rows - r0);
                 for (index_t k0 = 0; k0 < s.k; k0 += KC) {
                     const index_t kc = std::min(KC, s.k - k0);
-                    gemm_block(dy + (m0 + r0) * s.k + k0, s.k, true, mc, kc, ws.packed_w + k0 * Lp, L, dpatches + r0 * L,
+                    gemm_block(dy + (m0 + r0) * s.k + k0, s.k, true, mc, kc, packed_w + k0 * Lp, L, dpatches + r0 * L,
                                L, k0 > 0, static_cast<const T*>(nullptr), edge);
                 }
             }
@@ -286,14 +304,16 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
 
 /// Gradients of conv: dx (may be null: not needed), dw and db (may be null) are overwritten.
 /// `workspace` holds im2col_workspace_elements() elements.
+/// `prepacked`: see im2col_conv_backward_data().
 template <typename T>
 void im2col_conv_backward(const ConvShape& s, const T* x, const T* dy, const T* w, T* dx, T* dw, T* db,
-                          T* workspace, index_t block_rows, int threads = 1, bool skip_im2col = false) {
+                          T* workspace, index_t block_rows, int threads = 1, bool skip_im2col = false,
+                          const T* prepacked = nullptr) {
     if (db)
         VectorMap<T>(db, s.k).noalias() =
             ConstRowMatrixMap<T>(dy, s.output_positions(), s.k).colwise().sum().transpose();
     if (dw) im2col_conv_backward_weights(s, x, dy, dw, workspace, block_rows, threads, skip_im2col);
-    if (dx) im2col_conv_backward_data(s, dy, w, dx, workspace, block_rows, threads, skip_im2col);
+    if (dx) im2col_conv_backward_data(s, dy, w, dx, workspace, block_rows, threads, skip_im2col, prepacked);
 }
 
 }  // namespace convlayer::kernels

@@ -53,6 +53,13 @@ inline constexpr index_t kImplicitDwDepth = 256;
 /// detail::pack_patch_panel): one packet of the widest scalar type.
 inline constexpr index_t kPackSlack = 16;
 
+/// Values of implicit_gemm_pack_weights()'s output.
+template <typename T>
+index_t implicit_gemm_packed_weight_elements(const ConvShape& s) {
+    constexpr int NR = GemmTile<T>::NR;
+    return checked_mul(s.patch_length(), (s.k + NR - 1) / NR * NR, "implicit GEMM packed weights");
+}
+
 /// Whether backward-weights runs as an implicit GEMM: where the forward does, and, with several
 /// threads, when each thread's private dW accumulator is small (kPrivateDwBytes).
 template <typename T>
@@ -86,7 +93,7 @@ struct ImplicitGemmWorkspace {
     T* shared() const { return base + threads_part; }
 
     static index_t shared_elements(const ConvShape& s, int threads) {
-        const index_t packed = checked_mul(s.patch_length(), (s.k + NR - 1) / NR * NR, "implicit GEMM workspace");
+        const index_t packed = implicit_gemm_packed_weight_elements<T>(s);
         const index_t dw = implicit_gemm_dw_applies<T>(s, threads)
                                ? checked_product("implicit GEMM workspace", threads - 1, s.patch_length(), s.k)
                                : 0;
@@ -126,14 +133,21 @@ void fill_padded_rows(const ConvShape& s, const T* x, index_t n, index_t oy0, in
 
 /// y = conv(x, w) + bias for OHWI weights w ((F_h F_w D1) x K column-major), through the
 /// segmented micro-kernel; `workspace` holds implicit_gemm_workspace_elements() values.
+/// Packs w as implicit_gemm_conv_forward() multiplies it: NR-column panels over the whole depth.
+template <typename T>
+void implicit_gemm_pack_weights(const ConvShape& s, const T* w, T* packed) {
+    pack_b_panels_colmajor(w, s.patch_length(), s.patch_length(), s.k, packed);
+}
+
+/// With `prepacked` (from implicit_gemm_pack_weights()) w is not read.
 template <typename T>
 void implicit_gemm_conv_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, T* workspace,
-                                const ImplicitGemmPlan& plan, int threads) {
+                                const ImplicitGemmPlan& plan, int threads, const T* prepacked = nullptr) {
     constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
     const index_t L = s.patch_length(), D = s.d1, Wp = plan.padded_width;
     const detail::ImplicitGemmWorkspace<T> ws(s, plan, threads, workspace);
-    T* packed = ws.shared();
-    pack_b_panels_colmajor(w, L, L, s.k, packed);
+    if (!prepacked) implicit_gemm_pack_weights(s, w, ws.shared());
+    const T* packed = prepacked ? prepacked : ws.shared();
     const index_t per_image = plan.blocks_per_image(s);
     parallel_for(s.n * per_image, threads, [&](index_t b, int t) {
         const index_t n = b / per_image, oy0 = b % per_image * plan.rows_per_block;
