@@ -200,3 +200,22 @@ TEST(Im2colConv, BlockRowsRespectTheBudget) {
     EXPECT_EQ(im2col_block_rows(s, 1, sizeof(float)), 1);
     EXPECT_EQ(im2col_block_rows(s, index_t{1} << 40, sizeof(float)), s.output_positions());
 }
+
+// Forward blocks: whole MR panels within the budget, spread evenly over the threads.
+TEST(Im2colConv, ForwardBlockRowsAreWholePanelsWithinTheBudget) {
+    constexpr index_t MR = GemmTile<float>::MR;
+    const ConvShape small = resolve(ConvParams(512, 512, 3, 1, 1), Shape{1, 14, 14, 512});  // 196 positions
+    const index_t budget = index_t{2} << 20, budget_rows = budget / (4608 * 4);              // 113
+    const index_t one = im2col_forward_block_rows<float>(small, budget, 1);
+    EXPECT_EQ(one, budget_rows / MR * MR);
+    // Two threads: two blocks of whole panels (17 panels: 9 + 8), not four blocks of 49.
+    const index_t two = im2col_forward_block_rows<float>(small, budget, 2);
+    EXPECT_EQ(two % MR, 0);
+    EXPECT_LE(two, budget_rows);
+    EXPECT_EQ((small.output_positions() + two - 1) / two, 2);
+    EXPECT_EQ(two, 9 * MR);
+    // A budget below one panel still gives at least one row; a huge one at most all of them.
+    EXPECT_EQ(im2col_forward_block_rows<float>(small, 1, 2), 1);
+    EXPECT_EQ(im2col_forward_block_rows<float>(small, 5 * 4608 * 4, 1), 5);
+    EXPECT_EQ(im2col_forward_block_rows<float>(small, index_t{1} << 40, 1), small.output_positions());
+}

@@ -83,6 +83,24 @@ inline index_t im2col_block_rows(const ConvShape& s, index_t budget_bytes, index
     return std::min(rows, M);
 }
 
+/// Block size (output positions) for the forward pass, whose blocks are independent: as many
+/// patch rows as fit `budget_bytes`, in whole MR-row panels of the GEMM tile where the budget
+/// allows (a block of 49 rows costs as many tiles as one of 60), and, with several threads, a
+/// multiple of `threads` blocks of nearly equal panel counts.
+template <typename T>
+index_t im2col_forward_block_rows(const ConvShape& s, index_t budget_bytes, int threads = 1) {
+    constexpr index_t MR = GemmTile<T>::MR;
+    const index_t M = s.output_positions();
+    index_t rows = std::max<index_t>(1, budget_bytes / (s.patch_length() * static_cast<index_t>(sizeof(T))));
+    if (rows >= MR) rows = rows / MR * MR;
+    if (threads > 1) {
+        const index_t blocks = detail::round_up((M + rows - 1) / rows, threads);
+        const index_t panels = (M + MR - 1) / MR;
+        rows = std::min(rows, (panels + blocks - 1) / blocks * MR);
+    }
+    return std::min(rows, M);
+}
+
 /// Elements of the packed weights: W as (Fh*Fw*D1) x K for forward or W^T as K x (Fh*Fw*D1) for
 /// backward-data, columns rounded up to whole NR panels.
 template <typename T>
@@ -304,15 +322,19 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
 
 /// Gradients of conv: dx (may be null: not needed), dw and db (may be null) are overwritten.
 /// `workspace` holds im2col_workspace_elements() elements.
-/// `prepacked`: see im2col_conv_backward_data().
+/// `prepacked`: see im2col_conv_backward_data(). dW runs in blocks of `dw_block_rows` (0: block_rows);
+/// its blocks need no colouring, so im2col_forward_block_rows() suits it (the workspace must
+/// hold the larger of the two).
 template <typename T>
 void im2col_conv_backward(const ConvShape& s, const T* x, const T* dy, const T* w, T* dx, T* dw, T* db,
                           T* workspace, index_t block_rows, int threads = 1, bool skip_im2col = false,
-                          const T* prepacked = nullptr) {
+                          const T* prepacked = nullptr, index_t dw_block_rows = 0) {
     if (db)
         VectorMap<T>(db, s.k).noalias() =
             ConstRowMatrixMap<T>(dy, s.output_positions(), s.k).colwise().sum().transpose();
-    if (dw) im2col_conv_backward_weights(s, x, dy, dw, workspace, block_rows, threads, skip_im2col);
+    if (dw)
+        im2col_conv_backward_weights(s, x, dy, dw, workspace, dw_block_rows > 0 ? dw_block_rows : block_rows, threads,
+                                     skip_im2col);
     if (dx) im2col_conv_backward_data(s, dy, w, dx, workspace, block_rows, threads, skip_im2col, prepacked);
 }
 

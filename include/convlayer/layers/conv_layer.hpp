@@ -1,6 +1,7 @@
 // ConvLayer<T>: K filters of Fh x Fw x D1, each shared across its output depth slice.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -151,7 +152,7 @@ protected:
             kernels::implicit_gemm_conv_forward(shape_, x.data(), w, b, y.data(), workspace_.data() + im2col_elements_,
                                                 implicit_plan_, threads_, packed);
         else
-            kernels::im2col_conv_forward(shape_, x.data(), w, b, y.data(), workspace_.data(), block_rows_, threads_,
+            kernels::im2col_conv_forward(shape_, x.data(), w, b, y.data(), workspace_.data(), forward_block_rows_, threads_,
                                          algorithm_ == ConvAlgorithm::gemm1x1, packed);
     }
     void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
@@ -170,8 +171,9 @@ private:
             if (dw) kernels::direct_conv_backward_weights(shape_, x, dy, dw, db);
         } else if (algorithm_ == ConvAlgorithm::winograd) {
             if (dx) run_winograd(true, dy, dx, packed);
-            if (dw) kernels::im2col_conv_backward(shape_, x, dy, w, static_cast<T*>(nullptr), dw, db, workspace_.data(), block_rows_,
-                                                  threads_, false);
+            if (dw)
+                kernels::im2col_conv_backward(shape_, x, dy, w, static_cast<T*>(nullptr), dw, db, workspace_.data(),
+                                              block_rows_, threads_, false, static_cast<const T*>(nullptr), forward_block_rows_);
         } else if (algorithm_ == ConvAlgorithm::implicit_gemm && dw &&
                    kernels::implicit_gemm_dw_applies<T>(shape_, threads_)) {
             kernels::implicit_gemm_conv_backward_weights(shape_, x, dy, dw, workspace_.data() + im2col_elements_,
@@ -180,7 +182,7 @@ private:
                                           block_rows_, threads_, false, packed);
         } else {
             kernels::im2col_conv_backward(shape_, x, dy, w, dx, dw, db, workspace_.data(), block_rows_, threads_,
-                                          algorithm_ == ConvAlgorithm::gemm1x1, packed);
+                                          algorithm_ == ConvAlgorithm::gemm1x1, packed, forward_block_rows_);
         }
     }
 
@@ -240,7 +242,8 @@ private:
         index_t elements = 0;
         if (algorithm_ != ConvAlgorithm::direct) {
             block_rows_ = kernels::im2col_block_rows(shape_, budget_, sizeof(T), threads_);
-            elements = kernels::im2col_workspace_elements<T>(shape_, block_rows_, threads_,
+            forward_block_rows_ = kernels::im2col_forward_block_rows<T>(shape_, budget_, threads_);
+            elements = kernels::im2col_workspace_elements<T>(shape_, std::max(block_rows_, forward_block_rows_), threads_,
                                                              algorithm_ == ConvAlgorithm::gemm1x1);
         }
         im2col_elements_ = elements;
@@ -283,7 +286,8 @@ private:
     ConvAlgorithm algorithm_ = ConvAlgorithm::automatic;
     Shape cached_input_{};
     ConvShape shape_{};
-    index_t block_rows_ = 1;
+    index_t block_rows_ = 1;          // backward-data (two colours)
+    index_t forward_block_rows_ = 1;  // forward and backward-weights
     index_t im2col_elements_ = 0;
     index_t winograd_block_tiles_fwd_ = 0, winograd_block_tiles_bwd_ = 0;
     kernels::ImplicitGemmPlan implicit_plan_{};
