@@ -22,7 +22,8 @@ enum class Data { small_integers, uniform_reals };
 // Runs one problem through both kernels and compares every output. With small integers every
 // sum is exact in float, so the tolerance is 0; with reals it scales with the reduction length.
 template <typename T>
-void compare_with_reference(const support::ConvProblem& p, Data data, index_t block_rows, int threads = 1) {
+void compare_with_reference(const support::ConvProblem& p, Data data, index_t block_rows, int threads = 1,
+                            index_t free_block_rows = 0) {
     const ConvShape& s = p.shape;
     const index_t L = s.patch_length(), M = s.output_positions();
     Volume<T> x(s.input()), dy(s.output());
@@ -43,8 +44,10 @@ void compare_with_reference(const support::ConvProblem& p, Data data, index_t bl
     const double tol_dx = exact ? 0.0 : support::reduction_tolerance<T>(s.k * s.y.kernel * s.x.kernel);
     const double tol_dw = exact ? 0.0 : support::reduction_tolerance<T>(M);
 
-    std::vector<T> ws(static_cast<std::size_t>(im2col_workspace_elements<T>(s, block_rows, threads)));
-    const std::string where = p.to_string() + " block_rows=" + std::to_string(block_rows) + " threads=" + std::to_string(threads);
+    std::vector<T> ws(
+        static_cast<std::size_t>(im2col_workspace_elements<T>(s, std::max(block_rows, free_block_rows), threads)));
+    const std::string where = p.to_string() + " block_rows=" + std::to_string(block_rows) +
+                              " free_block_rows=" + std::to_string(free_block_rows) + " threads=" + std::to_string(threads);
 
     Volume<T> y(s.output()), y_ref(s.output());
     im2col_conv_forward(s, x.data(), w.data(), b.data(), y.data(), ws.data(), block_rows, threads);
@@ -55,7 +58,7 @@ void compare_with_reference(const support::ConvProblem& p, Data data, index_t bl
     dx.fill(T(123));  // must be overwritten
     std::vector<T> dw(w.size(), T(77)), db(b.size(), T(77)), dw_ref(w.size()), db_ref(b.size());
     im2col_conv_backward(s, x.data(), dy.data(), w.data(), dx.data(), dw.data(), db.data(), ws.data(), block_rows,
-                         threads);
+                         threads, false, static_cast<const T*>(nullptr), free_block_rows);
     direct_conv_backward_data(s, dy.data(), w.data(), dx_ref.data());
     direct_conv_backward_weights(s, x.data(), dy.data(), dw_ref.data(), db_ref.data());
     EXPECT_TRUE(all_near(dx.data(), dx_ref.data(), s.input(), tol_dx)) << "dX " << where;
@@ -218,4 +221,24 @@ TEST(Im2colConv, ForwardBlockRowsAreWholePanelsWithinTheBudget) {
     EXPECT_EQ(im2col_forward_block_rows<float>(small, 1, 2), 1);
     EXPECT_EQ(im2col_forward_block_rows<float>(small, 5 * 4608 * 4, 1), 5);
     EXPECT_EQ(im2col_forward_block_rows<float>(small, index_t{1} << 40, 1), small.output_positions());
+}
+
+// dX accumulated per thread (small inputs, blocks of any size) and in two colours (inputs above
+// kPrivateDxBytes), each against the reference on 2 threads.
+TEST(Im2colConv, PrivateAndTwoColourBackwardData) {
+    const ConvParams params(40, 8, 3, 1, 1);
+    const Shape small_in{1, 12, 10, 40}, large_in{2, 64, 60, 40};
+    const ConvShape small = resolve(params, small_in), large = resolve(params, large_in);
+    EXPECT_TRUE(private_dx<float>(small, 2, false));
+    EXPECT_FALSE(private_dx<float>(small, 1, false));
+    EXPECT_FALSE(private_dx<float>(small, 2, true));
+    EXPECT_FALSE(private_dx<float>(large, 2, false)) << "input of " << large.input().size() * 4 << " bytes";
+    std::uint64_t seed = 11;
+    for (const ConvShape& s : {small, large}) {
+        const support::ConvProblem p{params, s.input(), s, seed++};
+        const index_t colour_rows = im2col_block_rows(s, 40000, sizeof(float), 2);
+        compare_with_reference<float>(p, Data::small_integers, colour_rows, 2);
+        // Free blocks of one panel, smaller than the colouring minimum (3 output rows).
+        compare_with_reference<float>(p, Data::small_integers, colour_rows, 2, GemmTile<float>::MR);
+    }
 }

@@ -16,8 +16,9 @@
 // Threads: forward blocks are independent. A small dW (<= kPrivateDwBytes) is accumulated by each
 // thread over its own blocks and summed; a large one takes threads*block_rows rows at a time,
 // the threads splitting their im2col by rows and the GEMM by patch columns. dX blocks scatter into
-// overlapping input rows, so they run in two colours: blocks of at least ceil(F_eff/S) output
-// rows are far enough apart that every other block touches disjoint input rows.
+// overlapping input rows: a small dX (<= kPrivateDxBytes) is accumulated per thread and summed,
+// like dW; a large one runs in two colours: blocks of at least ceil(F_eff/S) output rows are far
+// enough apart that every other block touches disjoint input rows.
 #pragma once
 
 #include <algorithm>
@@ -121,14 +122,34 @@ bool private_dw(const ConvShape& s, int threads) {
     return threads > 1 && s.patch_length() * s.k * static_cast<index_t>(sizeof(T)) <= kPrivateDwBytes;
 }
 
-/// Elements of workspace im2col_conv_* need (see the layout above; plus threads - 1 private dW
-/// accumulators when private_dw()).
+/// dX of at most this many bytes is accumulated privately by each thread (col2im into its own
+/// copy, then summed), so its blocks need no colouring; larger dX runs in two colours.
+inline constexpr index_t kPrivateDxBytes = index_t{1} << 20;
+
+/// True when backward-data gives each thread beyond the first a private dX accumulator.
+template <typename T>
+bool private_dx(const ConvShape& s, int threads, bool skip_im2col) {
+    return threads > 1 && !skip_im2col && s.input().size() * static_cast<index_t>(sizeof(T)) <= kPrivateDxBytes;
+}
+
+/// Elements of the threads - 1 private accumulators: dW's (private_dw()) and dX's (private_dx())
+/// share them, as backward-weights finishes before backward-data starts.
+template <typename T>
+index_t private_acc_elements(const ConvShape& s, int threads, bool skip_im2col) {
+    index_t per_thread = 0;
+    if (private_dw<T>(s, threads)) per_thread = s.patch_length() * s.k;
+    if (private_dx<T>(s, threads, skip_im2col)) per_thread = std::max(per_thread, s.input().size());
+    return checked_mul(std::max(threads - 1, 0), per_thread, "im2col workspace");
+}
+
+/// Elements of workspace im2col_conv_* need (see the layout above; plus the private accumulators
+/// of private_acc_elements()).
 template <typename T>
 index_t im2col_workspace_elements(const ConvShape& s, index_t block_rows, int threads = 1, bool skip_im2col = false) {
     const index_t patch_rows = skip_im2col ? 0 : block_rows;
     const index_t per_thread = checked_add(checked_mul(patch_rows, s.patch_length(), "im2col workspace"),
                                            detail::packing_elements<T>(s), "im2col workspace");
-    const index_t private_acc = private_dw<T>(s, threads) ? (threads - 1) * s.patch_length() * s.k : 0;
+    const index_t private_acc = private_acc_elements<T>(s, threads, skip_im2col);
     return checked_add(checked_add(packed_weight_elements<T>(s), private_acc, "im2col workspace"),
                        checked_mul(per_thread, threads, "im2col workspace"), "im2col workspace");
 }
@@ -138,15 +159,15 @@ namespace detail {
 template <typename T>
 struct Im2colWorkspace {
     T* packed_w;
-    T* private_dw_acc;  // threads - 1 dW accumulators when private_dw()
+    T* private_acc;  // threads - 1 dW or dX accumulators (private_acc_elements())
     T* patches;  // threads x block_rows x L, contiguous
     T* packing;  // threads x packing_elements
     index_t packing_per_thread;
 
     Im2colWorkspace(const ConvShape& s, T* ws, index_t block_rows, int threads, bool skip_im2col)
         : packed_w(ws),
-          private_dw_acc(ws + packed_weight_elements<T>(s)),
-          patches(private_dw_acc + (private_dw<T>(s, threads) ? (threads - 1) * s.patch_length() * s.k : 0)),
+          private_acc(ws + packed_weight_elements<T>(s)),
+          patches(private_acc + private_acc_elements<T>(s, threads, skip_im2col)),
           packing(patches + (skip_im2col ? 0 : threads * block_rows * s.patch_length())),
           packing_per_thread(packing_elements<T>(s)) {
         if (skip_im2col && !s.im2col_is_identity())
@@ -247,11 +268,11 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
         // accumulators are summed.
         const index_t size = L * s.k;
         std::fill(dw, dw + size, T(0));
-        std::fill(ws.private_dw_acc, ws.private_dw_acc + (threads - 1) * size, T(0));
+        std::fill(ws.private_acc, ws.private_acc + (threads - 1) * size, T(0));
         const index_t KC = detail::depth_block(std::min(block_rows, M));
         parallel_for((M + block_rows - 1) / block_rows, threads, [&](index_t blk, int t) {
             const index_t m0 = blk * block_rows, rows = std::min(block_rows, M - m0);
-            T* acc = t == 0 ? dw : ws.private_dw_acc + (t - 1) * size;
+            T* acc = t == 0 ? dw : ws.private_acc + (t - 1) * size;
             const T* patches = ws.block_patches(s, x, m0, rows, block_rows, t, skip_im2col);
             detail::accumulate_dw(s, patches, dy + m0 * s.k, rows, 0, L, KC, acc, false, ws.packing_of(t),
                                   ws.packed_b_of(s, t));
@@ -259,7 +280,7 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
         parallel_for(threads, threads, [&](index_t part, int) {
             const auto [e0, e1] = detail::split_range(size, threads, part);
             for (int t = 1; t < threads; ++t) {
-                const T* acc = ws.private_dw_acc + (t - 1) * size;
+                const T* acc = ws.private_acc + (t - 1) * size;
                 for (index_t e = e0; e < e1; ++e) dw[e] += acc[e];
             }
         });
@@ -289,18 +310,24 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
 /// im2col_pack_backward_data_weights()) w is not read.
 template <typename T>
 void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* dx, T* workspace, index_t block_rows,
-                               int threads = 1, bool skip_im2col = false, const T* prepacked = nullptr) {
+                               int threads = 1, bool skip_im2col = false, const T* prepacked = nullptr,
+                               index_t free_block_rows = 0) {
+    // A small dX is accumulated per thread: blocks of free_block_rows, one colour, summed after.
+    const bool private_acc = private_dx<T>(s, threads, skip_im2col);
+    if (private_acc && free_block_rows > 0) block_rows = free_block_rows;
     const index_t M = s.output_positions(), L = s.patch_length(), Lp = detail::round_up(L, GemmTile<T>::NR);
+    const index_t size = s.input().size();
     const detail::Im2colWorkspace<T> ws(s, workspace, block_rows, threads, skip_im2col);
     const index_t KC = detail::depth_block(s.k);
     if (!prepacked) im2col_pack_backward_data_weights(s, w, ws.packed_w, threads);
     const T* packed_w = prepacked ? prepacked : ws.packed_w;
     const index_t blocks = (M + block_rows - 1) / block_rows;
     // Without im2col, block i writes dX rows of block i only: one colour, no clearing.
-    const index_t colours = skip_im2col ? 1 : 2;
+    const index_t colours = skip_im2col || private_acc ? 1 : 2;
     if (!skip_im2col) {
-        if (block_rows < im2col_two_colour_min_rows(s) && block_rows < M) threads = 1;
-        std::fill(dx, dx + s.input().size(), T(0));
+        if (!private_acc && block_rows < im2col_two_colour_min_rows(s) && block_rows < M) threads = 1;
+        std::fill(dx, dx + size, T(0));
+        if (private_acc) std::fill(ws.private_acc, ws.private_acc + (threads - 1) * size, T(0));
     }
     for (index_t colour = 0; colour < colours; ++colour) {
         parallel_for((blocks - colour + colours - 1) / colours, threads, [&](index_t i, int t) {
@@ -315,27 +342,37 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
                                L, k0 > 0, static_cast<const T*>(nullptr), edge);
                 }
             }
-            if (!skip_im2col) col2im_add(s, dpatches, m0, m0 + rows, dx);
+            if (!skip_im2col) col2im_add(s, dpatches, m0, m0 + rows, private_acc && t > 0 ? ws.private_acc + (t - 1) * size : dx);
         });
     }
+    if (private_acc)
+        parallel_for(threads, threads, [&](index_t part, int) {
+            const auto [e0, e1] = detail::split_range(size, threads, part);
+            for (int t = 1; t < threads; ++t) {
+                const T* acc = ws.private_acc + (t - 1) * size;
+                for (index_t e = e0; e < e1; ++e) dx[e] += acc[e];
+            }
+        });
 }
 
 /// Gradients of conv: dx (may be null: not needed), dw and db (may be null) are overwritten.
 /// `workspace` holds im2col_workspace_elements() elements.
-/// `prepacked`: see im2col_conv_backward_data(). dW runs in blocks of `dw_block_rows` (0: block_rows);
-/// its blocks need no colouring, so im2col_forward_block_rows() suits it (the workspace must
-/// hold the larger of the two).
+/// `prepacked`: see im2col_conv_backward_data(). Blocks that need no colouring (dW, and dX when
+/// private_dx()) have `free_block_rows` rows (0: block_rows): im2col_forward_block_rows() suits
+/// them (the workspace must hold the larger of the two).
 template <typename T>
 void im2col_conv_backward(const ConvShape& s, const T* x, const T* dy, const T* w, T* dx, T* dw, T* db,
                           T* workspace, index_t block_rows, int threads = 1, bool skip_im2col = false,
-                          const T* prepacked = nullptr, index_t dw_block_rows = 0) {
+                          const T* prepacked = nullptr, index_t free_block_rows = 0) {
     if (db)
         VectorMap<T>(db, s.k).noalias() =
             ConstRowMatrixMap<T>(dy, s.output_positions(), s.k).colwise().sum().transpose();
     if (dw)
-        im2col_conv_backward_weights(s, x, dy, dw, workspace, dw_block_rows > 0 ? dw_block_rows : block_rows, threads,
-                                     skip_im2col);
-    if (dx) im2col_conv_backward_data(s, dy, w, dx, workspace, block_rows, threads, skip_im2col, prepacked);
+        im2col_conv_backward_weights(s, x, dy, dw, workspace, free_block_rows > 0 ? free_block_rows : block_rows,
+                                     threads, skip_im2col);
+    if (dx)
+        im2col_conv_backward_data(s, dy, w, dx, workspace, block_rows, threads, skip_im2col, prepacked,
+                                  free_block_rows);
 }
 
 }  // namespace convlayer::kernels

@@ -179,7 +179,7 @@ private:
             kernels::implicit_gemm_conv_backward_weights(shape_, x, dy, dw, workspace_.data() + im2col_elements_,
                                                          implicit_plan_, threads_);
             kernels::im2col_conv_backward(shape_, x, dy, w, dx, static_cast<T*>(nullptr), db, workspace_.data(),
-                                          block_rows_, threads_, false, packed);
+                                          block_rows_, threads_, false, packed, forward_block_rows_);
         } else {
             kernels::im2col_conv_backward(shape_, x, dy, w, dx, dw, db, workspace_.data(), block_rows_, threads_,
                                           algorithm_ == ConvAlgorithm::gemm1x1, packed, forward_block_rows_);
@@ -286,8 +286,8 @@ private:
     ConvAlgorithm algorithm_ = ConvAlgorithm::automatic;
     Shape cached_input_{};
     ConvShape shape_{};
-    index_t block_rows_ = 1;          // backward-data (two colours)
-    index_t forward_block_rows_ = 1;  // forward and backward-weights
+    index_t block_rows_ = 1;          // backward-data in two colours
+    index_t forward_block_rows_ = 1;  // blocks that need no colouring
     index_t im2col_elements_ = 0;
     index_t winograd_block_tiles_fwd_ = 0, winograd_block_tiles_bwd_ = 0;
     kernels::ImplicitGemmPlan implicit_plan_{};
