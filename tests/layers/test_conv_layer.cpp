@@ -393,3 +393,35 @@ TEST(ConvLayerPackedWeightCache, SameResultsAndRepackedAfterWeightChanges) {
         expect_same("cache off");
     }
 }
+
+// Backward-weights reads patches in place (implicit GEMM) under every algorithm but direct and
+// gemm1x1; a dW too large for private accumulators is split over the threads by patch columns.
+TYPED_TEST(ConvLayerEveryAlgorithm, BackwardWeightsSplitByPatchColumnsOnTwoThreads) {
+    using T = TypeParam;
+    const int saved = num_threads();
+    set_num_threads(2);
+    const ConvParams params(256, 256, 3, 1, 1);  // dW: 2304 x 256 values, more than kPrivateDwBytes
+    const Shape input{2, 5, 4, 256};
+    ConvLayer<T> probe(params);
+    const ConvShape s = probe.conv_shape(input);
+    EXPECT_TRUE(kernels::implicit_gemm_dw_splits_taps<T>(s, 2));
+    EXPECT_FALSE(kernels::implicit_gemm_dw_splits_taps<T>(s, 1));
+    for (ConvAlgorithm a : {ConvAlgorithm::im2col, ConvAlgorithm::implicit_gemm}) {
+        ConvLayer<T> layer(params);
+        layer.set_algorithm(a);
+        EXPECT_TRUE(support::matches_reference(layer, s, Sharing::shared, support::Data::small_integers, 7))
+            << to_string(a);
+    }
+    // Winograd's forward and dX are not exact in integers; its dW takes the same path: compare it.
+    ConvLayer<T> winograd(params), im2col(params);
+    winograd.set_algorithm(ConvAlgorithm::winograd);
+    im2col.set_algorithm(ConvAlgorithm::im2col);
+    Volume<T> x(input), dy(s.output());
+    support::fill_small_integers(x, 8);
+    support::fill_small_integers(dy, 9);
+    winograd.backward_weights(x, dy);
+    im2col.backward_weights(x, dy);
+    EXPECT_EQ(Matrix<T>(winograd.weight_gradient()), Matrix<T>(im2col.weight_gradient()));
+    EXPECT_FALSE(Matrix<T>(im2col.weight_gradient()).isZero());
+    set_num_threads(saved);
+}

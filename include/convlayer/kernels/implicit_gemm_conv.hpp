@@ -32,14 +32,17 @@ struct ImplicitGemmPlan {
     index_t padded_width;    // columns of a padded input row
     index_t block_input_rows;
 
-    static ImplicitGemmPlan make(const ConvShape& s, index_t budget_elements, int threads) {
+    /// `blocks_per_thread`: 4 balances the forward's independent blocks; backward-weights wants
+    /// long blocks (its GEMM's depth) and asks for 1.
+    static ImplicitGemmPlan make(const ConvShape& s, index_t budget_elements, int threads, index_t blocks_per_thread = 4) {
         ImplicitGemmPlan p{};
         p.padded_width = checked_add(checked_mul(s.x.out - 1, s.x.stride), s.x.kernel, "implicit GEMM row");
         const index_t row = checked_mul(p.padded_width, s.d1, "implicit GEMM row");
         // r output rows need (r - 1)*S_y + (F_h - 1)*dil_y + 1 padded input rows.
         const index_t fixed = (s.y.kernel - 1) * s.y.dilation + 1;
         const index_t by_budget = (budget_elements / std::max<index_t>(row, 1) - fixed) / s.y.stride + 1;
-        const index_t by_threads = s.n * s.y.out / (4 * static_cast<index_t>(threads));
+        const index_t parts = blocks_per_thread * threads;
+        const index_t by_threads = (s.n * s.y.out + parts - 1) / parts;
         p.rows_per_block = std::clamp<index_t>(std::min(by_budget, by_threads), 1, s.y.out);
         p.block_input_rows = (p.rows_per_block - 1) * s.y.stride + fixed;
         return p;
@@ -60,11 +63,28 @@ index_t implicit_gemm_packed_weight_elements(const ConvShape& s) {
     return checked_mul(s.patch_length(), (s.k + NR - 1) / NR * NR, "implicit GEMM packed weights");
 }
 
-/// Whether backward-weights runs as an implicit GEMM: where the forward does, and, with several
-/// threads, when each thread's private dW accumulator is small (kPrivateDwBytes).
+/// How backward-weights spreads over threads: each thread takes its own blocks of positions into
+/// a private dW accumulator, summed at the end, when dW is small (kPrivateDwBytes); otherwise
+/// each thread takes a range of patch columns (NR panels of taps: disjoint columns of dW) over
+/// every position, when there are at least 4 panels per thread.
+template <typename T>
+bool implicit_gemm_dw_splits_taps(const ConvShape& s, int threads) {
+    const index_t panels = (s.patch_length() + GemmTile<T>::NR - 1) / GemmTile<T>::NR;
+    return threads > 1 && !private_dw<T>(s, threads) && panels >= 4 * static_cast<index_t>(threads);
+}
+
+/// Whether backward-weights runs as an implicit GEMM on `threads` threads: where the forward
+/// does, with the columns split over the threads or small private accumulators.
 template <typename T>
 bool implicit_gemm_dw_applies(const ConvShape& s, int threads) {
-    return implicit_gemm_applies(s) && (threads == 1 || private_dw<T>(s, threads));
+    return implicit_gemm_applies(s) &&
+           (threads == 1 || implicit_gemm_dw_splits_taps<T>(s, threads) || private_dw<T>(s, threads));
+}
+
+/// Whether backward-weights needs threads - 1 private dW accumulators.
+template <typename T>
+bool implicit_gemm_dw_private(const ConvShape& s, int threads) {
+    return threads > 1 && !implicit_gemm_dw_splits_taps<T>(s, threads);
 }
 
 namespace detail {
@@ -94,7 +114,7 @@ struct ImplicitGemmWorkspace {
 
     static index_t shared_elements(const ConvShape& s, int threads) {
         const index_t packed = implicit_gemm_packed_weight_elements<T>(s);
-        const index_t dw = implicit_gemm_dw_applies<T>(s, threads)
+        const index_t dw = implicit_gemm_dw_applies<T>(s, threads) && implicit_gemm_dw_private<T>(s, threads)
                                ? checked_product("implicit GEMM workspace", threads - 1, s.patch_length(), s.k)
                                : 0;
         return std::max(packed, dw);
@@ -251,29 +271,29 @@ void pack_patch_panel(const ConvShape& s, const T* pad, index_t Wp, index_t r, i
 }  // namespace detail
 
 /// dw = sum over positions of P^T dY (overwritten; (F_h F_w D1) x K column-major, OHWI), with
-/// each patch panel packed straight from padded input rows (no im2col matrix). Each thread
-/// accumulates over its own blocks of output rows (thread 0 into dw), then the accumulators are
-/// summed. Needs implicit_gemm_dw_applies(s, threads).
+/// each patch panel packed straight from padded input rows (no im2col matrix). Threads split the
+/// patch columns (implicit_gemm_dw_splits_taps()) or take their own blocks of output rows into
+/// private accumulators (thread 0 into dw), summed at the end. Needs implicit_gemm_dw_applies().
 template <typename T>
 void implicit_gemm_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T* dw, T* workspace,
                                          const ImplicitGemmPlan& plan, int threads) {
     constexpr int NR = GemmTile<T>::NR;
     const index_t L = s.patch_length(), size = L * s.k, per_image = plan.blocks_per_image(s);
-    threads = static_cast<int>(std::min<index_t>(threads, s.n * per_image));
+    const index_t blocks = s.n * per_image;
+    const bool split_taps = implicit_gemm_dw_splits_taps<T>(s, threads);
+    if (!split_taps) threads = static_cast<int>(std::min<index_t>(threads, blocks));
     const detail::ImplicitGemmWorkspace<T> ws(s, plan, threads, workspace);
-    std::fill(dw, dw + size, T(0));
-    std::fill(ws.shared(), ws.shared() + (threads - 1) * size, T(0));
-    parallel_for(s.n * per_image, threads, [&](index_t b, int t) {
+    // dW^T[:, l0:l1) += P^T dY over the output rows of block b, on thread t.
+    auto accumulate = [&](index_t b, int t, index_t l0, index_t l1, T* acc) {
         const index_t n = b / per_image, oy0 = b % per_image * plan.rows_per_block;
         const index_t oy1 = std::min(s.y.out, oy0 + plan.rows_per_block);
-        T* acc = t == 0 ? dw : ws.shared() + (t - 1) * size;
         detail::fill_padded_rows(s, x, n, oy0, oy1, plan.padded_width, ws.pad(t));
         const index_t positions = (oy1 - oy0) * s.x.out;
         const T* dy_block = dy + (n * s.y.out + oy0) * s.x.out * s.k;
         for (index_t p0 = 0; p0 < positions; p0 += kImplicitDwDepth) {
             const index_t kc = std::min(kImplicitDwDepth, positions - p0);
-            for (index_t j0 = 0; j0 < L; j0 += NR) {
-                const index_t nc = std::min<index_t>(NR, L - j0);
+            for (index_t j0 = l0; j0 < l1; j0 += NR) {
+                const index_t nc = std::min<index_t>(NR, l1 - j0);
                 detail::pack_patch_panel(s, ws.pad(t), plan.padded_width, p0 / s.x.out, p0 % s.x.out, kc, j0, nc,
                                          ws.dw_panel(t));
                 // dW^T[:, j0:j0+nc] += dY^T (K x kc, dY read in place) * panel.
@@ -281,7 +301,21 @@ void implicit_gemm_conv_backward_weights(const ConvShape& s, const T* x, const T
                            static_cast<const T*>(nullptr), ws.dw_edge(t));
             }
         }
-    });
+    };
+    if (split_taps) {
+        const index_t panels = (L + NR - 1) / NR;
+        parallel_for(threads, threads, [&](index_t part, int t) {
+            const auto [p0, p1] = detail::split_range(panels, threads, part);
+            const index_t l0 = p0 * NR, l1 = std::min(L, p1 * NR);
+            for (index_t k = 0; k < s.k; ++k) std::fill(dw + k * L + l0, dw + k * L + l1, T(0));
+            for (index_t b = 0; b < blocks; ++b) accumulate(b, t, l0, l1, dw);
+        });
+        return;
+    }
+    std::fill(dw, dw + size, T(0));
+    std::fill(ws.shared(), ws.shared() + (threads - 1) * size, T(0));
+    parallel_for(blocks, threads,
+                 [&](index_t b, int t) { accumulate(b, t, 0, L, t == 0 ? dw : ws.shared() + (t - 1) * size); });
     parallel_for(threads, threads, [&](index_t part, int) {
         const auto [e0, e1] = detail::split_range(size, threads, part);
         for (int t = 1; t < threads; ++t) {
