@@ -277,9 +277,9 @@ void pack_patch_panel(const ConvShape& s, const T* pad, index_t Wp, index_t r, i
 template <typename T>
 void implicit_gemm_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T* dw, T* workspace,
                                          const ImplicitGemmPlan& plan, int threads) {
-    constexpr int NR = GemmTile<T>::NR;
+    constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
     const index_t L = s.patch_length(), size = L * s.k, per_image = plan.blocks_per_image(s);
-    const index_t blocks = s.n * per_image;
+    const index_t blocks = s.n * per_image, full = s.k / MR * MR;
     const bool split_taps = implicit_gemm_dw_splits_taps<T>(s, threads);
     if (!split_taps) threads = static_cast<int>(std::min<index_t>(threads, blocks));
     const detail::ImplicitGemmWorkspace<T> ws(s, plan, threads, workspace);
@@ -292,13 +292,19 @@ void implicit_gemm_conv_backward_weights(const ConvShape& s, const T* x, const T
         const T* dy_block = dy + (n * s.y.out + oy0) * s.x.out * s.k;
         for (index_t p0 = 0; p0 < positions; p0 += kImplicitDwDepth) {
             const index_t kc = std::min(kImplicitDwDepth, positions - p0);
+            // dY^T's last, partial MR panel of filters, packed once for every patch panel.
+            if (full < s.k) pack_a_panels_colmajor(dy_block + p0 * s.k + full, s.k, s.k - full, kc, ws.dw_edge(t));
             for (index_t j0 = l0; j0 < l1; j0 += NR) {
                 const index_t nc = std::min<index_t>(NR, l1 - j0);
                 detail::pack_patch_panel(s, ws.pad(t), plan.padded_width, p0 / s.x.out, p0 % s.x.out, kc, j0, nc,
                                          ws.dw_panel(t));
                 // dW^T[:, j0:j0+nc] += dY^T (K x kc, dY read in place) * panel.
-                gemm_block(dy_block + p0 * s.k, s.k, false, s.k, kc, ws.dw_panel(t), nc, acc + j0, L, true,
-                           static_cast<const T*>(nullptr), ws.dw_edge(t));
+                if (full > 0)
+                    gemm_block(dy_block + p0 * s.k, s.k, false, full, kc, ws.dw_panel(t), nc, acc + j0, L, true,
+                               static_cast<const T*>(nullptr), ws.dw_edge(t));
+                if (full < s.k)
+                    gemm_micro_kernel<T, false>(kc, ws.dw_edge(t), MR, ws.dw_panel(t), acc + full * L + j0, L,
+                                                s.k - full, nc, true, static_cast<const T*>(nullptr));
             }
         }
     };
@@ -312,10 +318,13 @@ void implicit_gemm_conv_backward_weights(const ConvShape& s, const T* x, const T
         });
         return;
     }
-    std::fill(dw, dw + size, T(0));
-    std::fill(ws.shared(), ws.shared() + (threads - 1) * size, T(0));
-    parallel_for(blocks, threads,
-                 [&](index_t b, int t) { accumulate(b, t, 0, L, t == 0 ? dw : ws.shared() + (t - 1) * size); });
+    // Part i of the blocks into accumulator i (0: dw), each cleared by the thread that fills it.
+    parallel_for(threads, threads, [&](index_t part, int t) {
+        T* acc = part == 0 ? dw : ws.shared() + (part - 1) * size;
+        std::fill(acc, acc + size, T(0));
+        const auto [b0, b1] = detail::split_range(blocks, threads, part);
+        for (index_t b = b0; b < b1; ++b) accumulate(b, t, 0, L, acc);
+    });
     parallel_for(threads, threads, [&](index_t part, int) {
         const auto [e0, e1] = detail::split_range(size, threads, part);
         for (int t = 1; t < threads; ++t) {
