@@ -9,9 +9,10 @@
 // dP: with `skip_im2col` (ConvAlgorithm::gemm1x1) the kernels read x and write dx directly, with
 // no im2col, no col2im and no patch buffer.
 //
-// Workspace: [packed weights][private dW accumulators][threads x block_rows patch rows]
-// [threads x GEMM packing space], so
-// it is bounded by the weights plus threads x the block budget, never by the batch or the image.
+// Workspace: [private dW or dX accumulators][threads x block_rows patch rows]
+// [threads x GEMM packing space][packed weights], so it is bounded by threads x the block budget
+// plus the weights, never by the batch or the image. The packed weights come last, so a caller
+// that passes its own (`prepacked`) can leave them out (im2col_workspace_elements()).
 //
 // Threads: forward blocks are independent. A small dW (<= kPrivateDwBytes) is accumulated by each
 // thread over its own blocks and summed; a large one takes threads*block_rows rows at a time,
@@ -143,14 +144,15 @@ index_t private_acc_elements(const ConvShape& s, int threads, bool skip_im2col) 
 }
 
 /// Elements of workspace im2col_conv_* need (see the layout above; plus the private accumulators
-/// of private_acc_elements()).
+/// of private_acc_elements()). Without `packed_weights`, every call must pass `prepacked` weights.
 template <typename T>
-index_t im2col_workspace_elements(const ConvShape& s, index_t block_rows, int threads = 1, bool skip_im2col = false) {
+index_t im2col_workspace_elements(const ConvShape& s, index_t block_rows, int threads = 1, bool skip_im2col = false,
+                                  bool packed_weights = true) {
     const index_t patch_rows = skip_im2col ? 0 : block_rows;
     const index_t per_thread = checked_add(checked_mul(patch_rows, s.patch_length(), "im2col workspace"),
                                            detail::packing_elements<T>(s), "im2col workspace");
     const index_t private_acc = private_acc_elements<T>(s, threads, skip_im2col);
-    return checked_add(checked_add(packed_weight_elements<T>(s), private_acc, "im2col workspace"),
+    return checked_add(checked_add(packed_weights ? packed_weight_elements<T>(s) : 0, private_acc, "im2col workspace"),
                        checked_mul(per_thread, threads, "im2col workspace"), "im2col workspace");
 }
 
@@ -158,18 +160,18 @@ namespace detail {
 // The three parts of the workspace.
 template <typename T>
 struct Im2colWorkspace {
-    T* packed_w;
     T* private_acc;  // threads - 1 dW or dX accumulators (private_acc_elements())
     T* patches;  // threads x block_rows x L, contiguous
     T* packing;  // threads x packing_elements
     index_t packing_per_thread;
+    T* packed_w;  // last: absent from a workspace sized without it
 
     Im2colWorkspace(const ConvShape& s, T* ws, index_t block_rows, int threads, bool skip_im2col)
-        : packed_w(ws),
-          private_acc(ws + packed_weight_elements<T>(s)),
+        : private_acc(ws),
           patches(private_acc + private_acc_elements<T>(s, threads, skip_im2col)),
           packing(patches + (skip_im2col ? 0 : threads * block_rows * s.patch_length())),
-          packing_per_thread(packing_elements<T>(s)) {
+          packing_per_thread(packing_elements<T>(s)),
+          packed_w(packing + threads * packing_per_thread) {
         if (skip_im2col && !s.im2col_is_identity())
             throw std::invalid_argument("convlayer: im2col can be skipped only for a 1x1 kernel, stride 1, no padding; got " +
                                         s.to_string());

@@ -112,8 +112,8 @@ struct ImplicitGemmWorkspace {
     T* dw_edge(int t) const { return dw_panel(t) + kImplicitDwDepth * NR + kPackSlack; }
     T* shared() const { return base + threads_part; }
 
-    static index_t shared_elements(const ConvShape& s, int threads) {
-        const index_t packed = implicit_gemm_packed_weight_elements<T>(s);
+    static index_t shared_elements(const ConvShape& s, int threads, bool packed_weights) {
+        const index_t packed = packed_weights ? implicit_gemm_packed_weight_elements<T>(s) : 0;
         const index_t dw = implicit_gemm_dw_applies<T>(s, threads) && implicit_gemm_dw_private<T>(s, threads)
                                ? checked_product("implicit GEMM workspace", threads - 1, s.patch_length(), s.k)
                                : 0;
@@ -122,11 +122,13 @@ struct ImplicitGemmWorkspace {
 };
 }  // namespace detail
 
-/// Workspace values for forward and backward-weights (see detail::ImplicitGemmWorkspace).
+/// Workspace values for forward and backward-weights (see detail::ImplicitGemmWorkspace). Without
+/// `packed_weights`, every forward call must pass `prepacked` weights.
 template <typename T>
-index_t implicit_gemm_workspace_elements(const ConvShape& s, const ImplicitGemmPlan& p, int threads) {
+index_t implicit_gemm_workspace_elements(const ConvShape& s, const ImplicitGemmPlan& p, int threads,
+                                         bool packed_weights = true) {
     const detail::ImplicitGemmWorkspace<T> ws(s, p, threads);
-    return checked_add(ws.threads_part, ws.shared_elements(s, threads), "implicit GEMM workspace");
+    return checked_add(ws.threads_part, ws.shared_elements(s, threads, packed_weights), "implicit GEMM workspace");
 }
 
 namespace detail {

@@ -99,25 +99,26 @@ public:
     /// The algorithm that ran for the last input shape.
     ConvAlgorithm algorithm() const { return algorithm_; }
 
-    /// For inference and benchmarks: with `on`, forward and backward-data reuse weights packed
-    /// (or Winograd-transformed) once, instead of packing them on every call, which saves up to a
-    /// quarter of the time of a small batch on a big layer (as oneDNN's weights in `any` format,
-    /// reordered once). The copy is rebuilt after weights(), weight() or parameters() is called
-    /// (non-const), a new input shape or algorithm. Writes through a map, pointer or Parameter
-    /// obtained earlier are not seen: call discard_packed_weights() after them. Costs one copy of
-    /// the weights per pass used (packed_weight_bytes()). Off by default, as training changes the
-    /// weights between every two calls.
+    /// Forward and backward-data multiply a copy of the weights packed (or Winograd-transformed)
+    /// into the GEMM's layout, rebuilt on every call by default, as training changes the weights
+    /// between any two calls. For inference and benchmarks, with `on` the copy is built once and
+    /// reused, which saves up to a quarter of the time of a small batch on a big layer (as
+    /// oneDNN's weights in `any` format, reordered once). It is rebuilt after weights(), weight()
+    /// or parameters() is called (non-const), and for a new input shape or algorithm. Writes
+    /// through a map, pointer or Parameter obtained earlier are not seen: call
+    /// discard_packed_weights() after them. Costs one copy per pass used instead of one shared.
     void set_cache_packed_weights(bool on) {
         cache_packed_ = on;
         discard_packed_weights();
-        if (!on) packed_forward_ = packed_backward_ = AlignedBuffer<T>();
+        if (!on) packed_backward_ = AlignedBuffer<T>();
     }
     bool cache_packed_weights() const { return cache_packed_; }
     /// Marks the cached packed weights stale; the next call packs them again.
     void discard_packed_weights() { forward_packed_fresh_ = backward_packed_fresh_ = false; }
-    /// Bytes held by the packed-weight cache (0 unless set_cache_packed_weights(true)).
+    /// Bytes of packed weights held (a copy of the weights per pass with the cache, else one
+    /// shared; not part of workspace_bytes()).
     index_t packed_weight_bytes() const {
-        return (packed_forward_.size() + packed_backward_.size()) * static_cast<index_t>(sizeof(T));
+        return (packed_forward_.capacity() + packed_backward_.capacity()) * static_cast<index_t>(sizeof(T));
     }
 
     /// Upper bound on the im2col workspace per thread; a block holds at least one patch row (and,
@@ -129,7 +130,8 @@ public:
         cached_input_ = Shape{};
     }
     index_t workspace_budget_bytes() const { return budget_; }
-    /// Bytes of workspace held for the last input shape (all threads).
+    /// Bytes of workspace held for the last input shape (all threads; scratch that scales with
+    /// the thread count and the budget, not with the weights: see packed_weight_bytes()).
     index_t workspace_bytes() const { return workspace_.size() * static_cast<index_t>(sizeof(T)); }
 
 protected:
@@ -143,7 +145,7 @@ protected:
         const SerialEigenGemm serial_eigen;
         const T* w = bank_.weight_data();
         const T* b = bank_.bias_data();
-        const T* packed = cached_packed_weights(false);
+        const T* packed = packed_weights(false);
         if (algorithm_ == ConvAlgorithm::direct)
             kernels::direct_conv_forward(shape_, x.data(), w, b, y.data());
         else if (algorithm_ == ConvAlgorithm::winograd)
@@ -170,7 +172,7 @@ private:
             if (dw) kernels::direct_conv_backward_weights(shape_, x, dy, dw, db);
             return;
         }
-        const T* packed = dx ? cached_packed_weights(true) : nullptr;
+        const T* packed = dx ? packed_weights(true) : nullptr;
         if (dw && implicit_dw_) {  // patches packed straight from the input: no im2col matrix
             kernels::implicit_gemm_conv_backward_weights(shape_, x, dy, dw, workspace_.data() + implicit_offset_,
                                                          implicit_dw_plan_, threads_);
@@ -185,30 +187,24 @@ private:
                                       algorithm_ == ConvAlgorithm::gemm1x1, packed, forward_block_rows_);
     }
 
-    // Forward (y = conv(x)) or backward-data (dx = conv(dy, flipped W)) through Winograd: the
-    // filters are transformed on every call (training changes them between calls) unless
-    // `transformed` holds them already.
+    // Forward (y = conv(x)) or backward-data (dx = conv(dy, flipped W)) through Winograd, with
+    // the filters transformed by packed_weights().
     void run_winograd(bool backward_data, const T* in, T* out, const T* transformed) {
         const auto p = backward_data ? kernels::WinogradProblem::backward_data(shape_)
                                      : kernels::WinogradProblem::forward(shape_);
         const index_t tiles = backward_data ? winograd_block_tiles_bwd_ : winograd_block_tiles_fwd_;
-        T* scratch = workspace_.data() + im2col_elements_;
-        T* u = scratch + threads_ * kernels::winograd_filter_scratch_elements(shape_.d1);
-        T* per_thread = u + kernels::winograd_filter_elements<T>(p.c_in, p.c_out);
-        if (!transformed)
-            kernels::winograd_transform_filters(bank_.weight_data(), shape_.k, shape_.d1, backward_data, scratch, u,
-                                                threads_);
-        kernels::winograd_conv(p, in, transformed ? transformed : u, backward_data ? nullptr : bank_.bias_data(), out,
-                               per_thread, tiles, threads_);
+        T* per_thread = workspace_.data() + im2col_elements_ + threads_ * kernels::winograd_filter_scratch_elements(shape_.d1);
+        kernels::winograd_conv(p, in, transformed, backward_data ? nullptr : bank_.bias_data(), out, per_thread, tiles,
+                               threads_);
     }
 
     // The weights packed for the forward pass (or backward-data) as the current algorithm
-    // multiplies them, packed now if stale; null when the cache is off or nothing is packed.
-    const T* cached_packed_weights(bool backward_data) {
-        if (!cache_packed_ || algorithm_ == ConvAlgorithm::direct) return nullptr;
+    // multiplies them: packed now, unless the cache holds them (null for direct).
+    const T* packed_weights(bool backward_data) {
+        if (algorithm_ == ConvAlgorithm::direct) return nullptr;
         bool& fresh = backward_data ? backward_packed_fresh_ : forward_packed_fresh_;
-        AlignedBuffer<T>& packed = backward_data ? packed_backward_ : packed_forward_;
-        if (fresh) return packed.data();
+        AlignedBuffer<T>& packed = cache_packed_ && backward_data ? packed_backward_ : packed_forward_;
+        if (cache_packed_ && fresh) return packed.data();
         const T* w = bank_.weight_data();
         if (algorithm_ == ConvAlgorithm::winograd) {
             const auto p = backward_data ? kernels::WinogradProblem::backward_data(shape_)
@@ -224,7 +220,7 @@ private:
             if (backward_data) kernels::im2col_pack_backward_data_weights(shape_, w, packed.data(), threads_);
             else kernels::im2col_pack_forward_weights(shape_, w, packed.data(), threads_);
         }
-        fresh = true;
+        fresh = cache_packed_;
         return packed.data();
     }
 
@@ -242,12 +238,12 @@ private:
             block_rows_ = kernels::im2col_block_rows(shape_, budget_, sizeof(T), threads_);
             forward_block_rows_ = kernels::im2col_forward_block_rows<T>(shape_, budget_, threads_);
             elements = kernels::im2col_workspace_elements<T>(shape_, std::max(block_rows_, forward_block_rows_), threads_,
-                                                             algorithm_ == ConvAlgorithm::gemm1x1);
+                                                             algorithm_ == ConvAlgorithm::gemm1x1, false);
         }
         im2col_elements_ = elements;
         if (algorithm_ == ConvAlgorithm::winograd) {
-            // After the im2col part (used for dW): the filter transform's scratch, then the packed
-            // filters and the per-thread blocks of whichever pass needs more.
+            // After the im2col part (used for db): the filter transform's scratch, then the
+            // per-thread blocks of whichever pass needs more.
             const auto fwd = kernels::WinogradProblem::forward(shape_);
             const auto bwd = kernels::WinogradProblem::backward_data(shape_);
             winograd_block_tiles_fwd_ = kernels::winograd_block_tiles<T>(fwd, budget_);
@@ -255,14 +251,10 @@ private:
             const index_t per_thread =
                 std::max(kernels::winograd_thread_elements<T>(fwd, winograd_block_tiles_fwd_),
                          kernels::winograd_thread_elements<T>(bwd, winograd_block_tiles_bwd_));
-            const index_t filters = std::max(kernels::winograd_filter_elements<T>(fwd.c_in, fwd.c_out),
-                                             kernels::winograd_filter_elements<T>(bwd.c_in, bwd.c_out));
-            elements = checked_add(
-                elements,
-                checked_add(checked_add(threads_ * kernels::winograd_filter_scratch_elements(shape_.d1), filters,
-                                        "workspace"),
-                            checked_mul(per_thread, threads_, "workspace"), "workspace"),
-                "workspace");
+            elements = checked_add(elements,
+                                   checked_add(threads_ * kernels::winograd_filter_scratch_elements(shape_.d1),
+                                               checked_mul(per_thread, threads_, "workspace"), "workspace"),
+                                   "workspace");
         }
         // Backward-weights reads patches in place wherever it can (it measured 1.0-1.9x im2col's
         // speed on the benchmark suite).
@@ -274,13 +266,13 @@ private:
         index_t implicit_elements = 0;
         if (algorithm_ == ConvAlgorithm::implicit_gemm) {
             implicit_plan_ = kernels::ImplicitGemmPlan::make(shape_, budget_elements, threads_);
-            implicit_elements = kernels::implicit_gemm_workspace_elements<T>(shape_, implicit_plan_, threads_);
+            implicit_elements = kernels::implicit_gemm_workspace_elements<T>(shape_, implicit_plan_, threads_, false);
         }
         if (implicit_dw_) {
             const bool split = kernels::implicit_gemm_dw_splits_taps<T>(shape_, threads_);
             implicit_dw_plan_ = kernels::ImplicitGemmPlan::make(shape_, budget_elements, split ? 1 : threads_, 1);
             implicit_elements = std::max(
-                implicit_elements, kernels::implicit_gemm_workspace_elements<T>(shape_, implicit_dw_plan_, threads_));
+                implicit_elements, kernels::implicit_gemm_workspace_elements<T>(shape_, implicit_dw_plan_, threads_, false));
         }
         elements = checked_add(elements, implicit_elements, "workspace");  // last
         workspace_.resize(elements);
@@ -291,7 +283,8 @@ private:
     ConvParams params_;
     FilterBank<T> bank_;
     AlignedBuffer<T> workspace_;
-    AlignedBuffer<T> packed_forward_, packed_backward_;  // set_cache_packed_weights()
+    AlignedBuffer<T> packed_forward_;   // packed weights (both passes unless cached)
+    AlignedBuffer<T> packed_backward_;  // backward-data's, with set_cache_packed_weights()
     bool cache_packed_ = false, forward_packed_fresh_ = false, backward_packed_fresh_ = false;
     index_t budget_ = kDefaultWorkspaceBudget;
     ConvAlgorithm requested_ = ConvAlgorithm::automatic;
