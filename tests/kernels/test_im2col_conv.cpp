@@ -177,10 +177,13 @@ TEST(Im2colConv, SkippingIm2colOnTheIdentity) {
 // dW larger than kPrivateDwBytes is shared between the threads (split by patch columns); smaller
 // ones are accumulated per thread. Both on 2 and 3 threads.
 TEST(Im2colConv, SharedAndPrivateWeightGradients) {
-    const Shape in{2, 5, 4, 128};
-    for (const ConvParams& params : {ConvParams(128, 512, 3, 1, 1), ConvParams(128, 16, 3, 1, 1)}) {
+    // Split by columns: a large dW, and a small one with many patch columns; private: a small dW
+    // with few (8 x 9 = 72 columns: 3 panels).
+    for (const ConvParams& params : {ConvParams(128, 512, 3, 1, 1), ConvParams(128, 16, 3, 1, 1), ConvParams(8, 16, 3, 1, 1)}) {
+        const Shape in{2, 5, 4, params.in_depth};
         const ConvShape s = resolve(params, in);
-        EXPECT_EQ(private_dw<float>(s, 2), params.filters == 16) << s.to_string();
+        EXPECT_EQ(private_dw<float>(s, 2), params.in_depth == 8) << s.to_string();
+        EXPECT_FALSE(private_dw<float>(s, 1));
         for (int threads : {2, 3}) {
             support::ConvProblem p{params, in, s, static_cast<std::uint64_t>(threads)};
             compare_with_reference<float>(p, Data::small_integers, im2col_block_rows(s, 4096, sizeof(float), threads), threads);
