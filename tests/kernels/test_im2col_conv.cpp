@@ -128,6 +128,10 @@ TEST(Im2colConv, LargeFilterCountsAndPatchLengths) {
     const Shape in{2, 9, 7, 70};
     const ConvParams cases[] = {ConvParams(70, 300, 3, 1, 1), ConvParams(70, 40, 3, 2, 1), ConvParams(70, 600, 1, 1, 0)};
     std::uint64_t seed = 1;
+    // Few positions and many filters: two threads split the filters forward.
+    EXPECT_TRUE(forward_splits_filters<float>(resolve(cases[0], in), 2));
+    EXPECT_FALSE(forward_splits_filters<float>(resolve(cases[0], in), 1));
+    EXPECT_FALSE(forward_splits_filters<float>(resolve(ConvParams(70, 40, 3, 1, 1), Shape{8, 30, 30, 70}), 2));
     for (const auto& params : cases)
         for (int threads : {1, 2}) {
             const ConvShape s = resolve(params, in);

@@ -238,6 +238,17 @@ void im2col_pack_backward_data_weights(const ConvShape& s, const T* w, T* packed
     });
 }
 
+/// Whether the forward pass splits the filters over the threads (each thread all output rows
+/// for its filters) rather than the rows: with several threads, at most 16 row panels per thread
+/// (VGG conv5_2 at N = 1 has 17 for 2 threads: 9 + 8 leave one thread idle 6% of the time) and
+/// at least one panel of filters per thread.
+template <typename T>
+bool forward_splits_filters(const ConvShape& s, int threads) {
+    const index_t row_panels = (s.output_positions() + GemmTile<T>::MR - 1) / GemmTile<T>::MR;
+    const index_t k_panels = (s.k + GemmTile<T>::NR - 1) / GemmTile<T>::NR;
+    return threads > 1 && row_panels <= 16 * static_cast<index_t>(threads) && k_panels >= threads;
+}
+
 /// y = conv(x, w) + b. `b` may be null. `workspace` holds im2col_workspace_elements() elements.
 /// With `prepacked` (from im2col_pack_forward_weights()) w is not read and not packed again.
 template <typename T>
@@ -249,7 +260,14 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
     const index_t KC = detail::depth_block(L);
     if (!prepacked) im2col_pack_forward_weights(s, w, ws.packed_w, threads);
     const T* packed_w = prepacked ? prepacked : ws.packed_w;
-    parallel_for((M + block_rows - 1) / block_rows, threads, [&](index_t blk, int t) {
+    // Few output positions (a small batch of small images) split unevenly into row panels; then
+    // each thread takes every row for its share of the filters instead (im2col done per thread).
+    const index_t row_blocks = (M + block_rows - 1) / block_rows, k_panels = Kp / GemmTile<T>::NR;
+    const index_t col_groups = forward_splits_filters<T>(s, threads) ? threads : 1;
+    parallel_for(row_blocks * col_groups, threads, [&](index_t task, int t) {
+        const index_t blk = task % row_blocks, group = task / row_blocks;
+        const auto [p0, p1] = detail::split_range(k_panels, col_groups, group);
+        const index_t c0 = p0 * GemmTile<T>::NR, c1 = std::min(s.k, p1 * GemmTile<T>::NR);
         const index_t m0 = blk * block_rows, rows = std::min(block_rows, M - m0);
         T* edge = ws.packing_of(t);
         const T* patches = ws.block_patches(s, x, m0, rows, block_rows, t, skip_im2col);
@@ -257,8 +275,9 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
             const index_t mc = std::min(kGemmMc, rows - r0);
             for (index_t k0 = 0; k0 < L; k0 += KC) {
                 const index_t kc = std::min(KC, L - k0);
-                gemm_block(patches + r0 * L + k0, L, true, mc, kc, packed_w + k0 * Kp, s.k, y + (m0 + r0) * s.k, s.k,
-                           k0 > 0, b, edge);
+                // Columns [c0, c1): the packed panels of a depth block are kc x NR each.
+                gemm_block(patches + r0 * L + k0, L, true, mc, kc, packed_w + k0 * Kp + c0 * kc, c1 - c0,
+                           y + (m0 + r0) * s.k + c0, s.k, k0 > 0, b ? b + c0 : b, edge);
             }
         }
     });
