@@ -359,8 +359,17 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
         std::fill(dx, dx + size, T(0));
         if (private_acc) std::fill(ws.private_acc, ws.private_acc + (threads - 1) * size, T(0));
     }
+    // Without im2col and with few positions, the threads split dX's columns, as forward_splits_filters().
+    const index_t l_panels = Lp / GemmTile<T>::NR, row_panels = (M + GemmTile<T>::MR - 1) / GemmTile<T>::MR;
+    const index_t col_groups =
+        skip_im2col && threads > 1 && row_panels <= 16 * static_cast<index_t>(threads) && l_panels >= threads ? threads
+                                                                                                               : 1;
     for (index_t colour = 0; colour < colours; ++colour) {
-        parallel_for((blocks - colour + colours - 1) / colours, threads, [&](index_t i, int t) {
+        const index_t colour_blocks = (blocks - colour + colours - 1) / colours;
+        parallel_for(colour_blocks * col_groups, threads, [&](index_t task, int t) {
+            const index_t i = task % colour_blocks, group = task / colour_blocks;
+            const auto [p0, p1] = detail::split_range(l_panels, col_groups, group);
+            const index_t c0 = p0 * GemmTile<T>::NR, c1 = std::min(L, p1 * GemmTile<T>::NR);
             const index_t m0 = (colours * i + colour) * block_rows, rows = std::min(block_rows, M - m0);
             T* dpatches = skip_im2col ? dx + m0 * L : ws.patches + t * block_rows * L;
             T* edge = ws.packing_of(t);
@@ -368,8 +377,8 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
                 const index_t mc = std::min(kGemmMc, rows - r0);
                 for (index_t k0 = 0; k0 < s.k; k0 += KC) {
                     const index_t kc = std::min(KC, s.k - k0);
-                    gemm_block(dy + (m0 + r0) * s.k + k0, s.k, true, mc, kc, packed_w + k0 * Lp, L, dpatches + r0 * L,
-                               L, k0 > 0, static_cast<const T*>(nullptr), edge);
+                    gemm_block(dy + (m0 + r0) * s.k + k0, s.k, true, mc, kc, packed_w + k0 * Lp + c0 * kc, c1 - c0,
+                               dpatches + r0 * L + c0, L, k0 > 0, static_cast<const T*>(nullptr), edge);
                 }
             }
             if (!skip_im2col) col2im_add(s, dpatches, m0, m0 + rows, private_acc && t > 0 ? ws.private_acc + (t - 1) * size : dx);
