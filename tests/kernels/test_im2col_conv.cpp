@@ -249,3 +249,20 @@ TEST(Im2colConv, PrivateAndTwoColourBackwardData) {
         compare_with_reference<float>(p, Data::small_integers, colour_rows, 2, GemmTile<float>::MR);
     }
 }
+
+// The forward GEMM skips kernel rows that fall in the top or bottom padding for a whole panel.
+TEST(Im2colConv, LivePatchColumnsSkipTopAndBottomPadding) {
+    const ConvShape s = resolve(ConvParams(32, 64, 5, 1, 2), Shape{2, 14, 14, 32});  // MNIST conv2
+    const index_t seg = 5 * 32, L = 25 * 32;
+    using Range = std::pair<index_t, index_t>;
+    EXPECT_EQ(live_patch_columns(s, 0, 12), (Range{2 * seg, L}));        // output row 0: ky 2..4
+    EXPECT_EQ(live_patch_columns(s, 12, 12), (Range{1 * seg, L}));       // rows 0 and 1
+    EXPECT_EQ(live_patch_columns(s, 14 * 5, 12), (Range{0, L}));         // the middle
+    EXPECT_EQ(live_patch_columns(s, 14 * 13, 14), (Range{0, 3 * seg}));  // row 13: ky 0..2
+    EXPECT_EQ(live_patch_columns(s, 14 * 13, 20), (Range{0, L}));        // into the next image's row 0
+    EXPECT_EQ(live_patch_columns(s, 0, s.output_positions()), (Range{0, L}));
+    // A padding wider than the kernel leaves border outputs with nothing but padding.
+    const ConvShape wide = resolve(ConvParams(3, 2, 1, 1, 2), Shape{1, 4, 4, 3});
+    EXPECT_EQ(live_patch_columns(wide, 0, 8), (Range{0, 0}));
+    EXPECT_EQ(live_patch_columns(wide, 8 * 2, 8), (Range{0, 3}));
+}

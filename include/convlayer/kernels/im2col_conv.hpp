@@ -238,6 +238,27 @@ void im2col_pack_backward_data_weights(const ConvShape& s, const T* w, T* packed
     });
 }
 
+/// The patch columns [begin, end) that can be non-zero for output positions [m0, m0 + rows):
+/// from the first to the last kernel row whose input row lies inside the image for one of them.
+/// (Patches are in (ky, kx, d) order, so a kernel row is F_w*D1 contiguous columns.) Near the top
+/// and bottom edges the rest are zero padding, which the GEMM can skip.
+inline std::pair<index_t, index_t> live_patch_columns(const ConvShape& s, index_t m0, index_t rows) {
+    const index_t W2 = s.x.out, H2 = s.y.out;
+    const index_t first = m0 / W2, last = (m0 + rows - 1) / W2;  // output rows over the whole batch
+    if (last - first + 1 >= H2) return {0, s.patch_length()};
+    index_t lo = s.y.kernel, hi = 0;
+    for (index_t r = first; r <= last; ++r)
+        for (index_t ky = 0; ky < s.y.kernel; ++ky) {
+            const index_t iy = s.y.input_coord(r % H2, ky);
+            if (iy >= 0 && iy < s.y.in) {
+                lo = std::min(lo, ky);
+                hi = std::max(hi, ky + 1);
+            }
+        }
+    const index_t segment = s.x.kernel * s.d1;
+    return lo < hi ? std::pair<index_t, index_t>{lo * segment, hi * segment} : std::pair<index_t, index_t>{0, 0};
+}
+
 /// Whether the forward pass splits the filters over the threads (each thread all output rows
 /// for its filters) rather than the rows: with several threads, at most 16 row panels per thread
 /// (VGG conv5_2 at N = 1 has 17 for 2 threads: 9 + 8 leave one thread idle 6% of the time) and
@@ -262,6 +283,7 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
     const T* packed_w = prepacked ? prepacked : ws.packed_w;
     // Few output positions (a small batch of small images) split unevenly into row panels; then
     // each thread takes every row for its share of the filters instead (im2col done per thread).
+    constexpr index_t MR = GemmTile<T>::MR;
     const index_t row_blocks = (M + block_rows - 1) / block_rows, k_panels = Kp / GemmTile<T>::NR;
     const index_t col_groups = forward_splits_filters<T>(s, threads) ? threads : 1;
     parallel_for(row_blocks * col_groups, threads, [&](index_t task, int t) {
@@ -273,11 +295,27 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
         const T* patches = ws.block_patches(s, x, m0, rows, block_rows, t, skip_im2col);
         for (index_t r0 = 0; r0 < rows; r0 += kGemmMc) {
             const index_t mc = std::min(kGemmMc, rows - r0);
-            for (index_t k0 = 0; k0 < L; k0 += KC) {
-                const index_t kc = std::min(KC, L - k0);
-                // Columns [c0, c1): the packed panels of a depth block are kc x NR each.
-                gemm_block(patches + r0 * L + k0, L, true, mc, kc, packed_w + k0 * Kp + c0 * kc, c1 - c0,
-                           y + (m0 + r0) * s.k + c0, s.k, k0 > 0, b ? b + c0 : b, edge);
+            // Runs of MR-row panels with the same live patch columns: the depth outside them is
+            // zero padding (top and bottom rows of the output), not multiplied.
+            for (index_t i0 = 0, i1; i0 < mc; i0 = i1) {
+                const auto live = live_patch_columns(s, m0 + r0 + i0, std::min<index_t>(MR, mc - i0));
+                for (i1 = i0 + MR; i1 < mc && live_patch_columns(s, m0 + r0 + i1, std::min<index_t>(MR, mc - i1)) == live;)
+                    i1 += MR;
+                i1 = std::min(i1, mc);
+                bool written = false;
+                for (index_t k0 = 0; k0 < L; k0 += KC) {
+                    const index_t kc = std::min(KC, L - k0);
+                    const index_t d0 = std::max(k0, live.first), d1 = std::min(k0 + kc, live.second);
+                    if (d0 >= d1 && (written || k0 + kc < L)) continue;
+                    // Columns [c0, c1): the packed panels of a depth block are kc x NR each; depth
+                    // [d0, d1) of it (none at all writes the bias alone).
+                    const index_t depth = std::max<index_t>(d1 - d0, 0);
+                    gemm_block(patches + (r0 + i0) * L + d0, L, true, i1 - i0, depth,
+                               packed_w + k0 * Kp + c0 * kc + (d0 - k0) * GemmTile<T>::NR, c1 - c0,
+                               y + (m0 + r0 + i0) * s.k + c0, s.k, written, b ? b + c0 : b, edge,
+                               GemmTile<T>::NR * kc);
+                    written = true;
+                }
             }
         }
     });
