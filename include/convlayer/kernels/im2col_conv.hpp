@@ -398,7 +398,8 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
         if (private_acc) std::fill(ws.private_acc, ws.private_acc + (threads - 1) * size, T(0));
     }
     // Without im2col and with few positions, the threads split dX's columns, as forward_splits_filters().
-    const index_t l_panels = Lp / GemmTile<T>::NR, row_panels = (M + GemmTile<T>::MR - 1) / GemmTile<T>::MR;
+    constexpr index_t MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
+    const index_t l_panels = Lp / NR, row_panels = (M + MR - 1) / MR;
     const index_t col_groups =
         skip_im2col && threads > 1 && row_panels <= 16 * static_cast<index_t>(threads) && l_panels >= threads ? threads
                                                                                                                : 1;
@@ -413,10 +414,23 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
             T* edge = ws.packing_of(t);
             for (index_t r0 = 0; r0 < rows; r0 += kGemmMc) {
                 const index_t mc = std::min(kGemmMc, rows - r0);
-                for (index_t k0 = 0; k0 < s.k; k0 += KC) {
-                    const index_t kc = std::min(KC, s.k - k0);
-                    gemm_block(dy + (m0 + r0) * s.k + k0, s.k, true, mc, kc, packed_w + k0 * Lp + c0 * kc, c1 - c0,
-                               dpatches + r0 * L + c0, L, k0 > 0, static_cast<const T*>(nullptr), edge);
+                // Runs of MR-row panels with the same live patch columns (as in the forward pass):
+                // columns in the top or bottom padding are not computed, and col2im skips them.
+                for (index_t i0 = 0, i1; i0 < mc; i0 = i1) {
+                    auto live = live_patch_columns(s, m0 + r0 + i0, std::min<index_t>(MR, mc - i0));
+                    for (i1 = i0 + MR;
+                         i1 < mc && live_patch_columns(s, m0 + r0 + i1, std::min<index_t>(MR, mc - i1)) == live;)
+                        i1 += MR;
+                    i1 = std::min(i1, mc);
+                    // Whole NR panels of [c0, c1) that meet the live columns.
+                    const index_t l0 = std::max(c0, live.first / NR * NR), l1 = std::min(c1, live.second);
+                    if (l0 >= l1) continue;
+                    for (index_t k0 = 0; k0 < s.k; k0 += KC) {
+                        const index_t kc = std::min(KC, s.k - k0);
+                        gemm_block(dy + (m0 + r0 + i0) * s.k + k0, s.k, true, i1 - i0, kc, packed_w + k0 * Lp + l0 * kc,
+                                   l1 - l0, dpatches + (r0 + i0) * L + l0, L, k0 > 0, static_cast<const T*>(nullptr),
+                                   edge);
+                    }
                 }
             }
             if (!skip_im2col) col2im_add(s, dpatches, m0, m0 + rows, private_acc && t > 0 ? ws.private_acc + (t - 1) * size : dx);
