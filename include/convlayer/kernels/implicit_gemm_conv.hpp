@@ -181,24 +181,30 @@ void implicit_gemm_conv_forward(const ConvShape& s, const T* x, const T* w, cons
         const index_t lda = s.x.out > 1 ? s.x.stride * D : D, segment = s.x.kernel * D, segment_stride = s.y.dilation * Wp * D;
         const index_t full = s.x.out / MR * MR;
         for (index_t oy = oy0; oy < oy1; ++oy) {
-            const T* a = pad + (oy - oy0) * s.y.stride * Wp * D;
+            // Kernel rows [ky0, ky1) reach inside the image; the others read zero padding: skipped.
+            index_t ky0 = 0, ky1 = s.y.kernel;
+            while (ky0 < ky1 && s.y.input_coord(oy, ky0) < 0) ++ky0;
+            while (ky1 > ky0 && s.y.input_coord(oy, ky1 - 1) >= s.y.in) --ky1;
+            if (ky0 == ky1) ky0 = ky1 = 0;  // all padding: the bias alone
+            const index_t depth = (ky1 - ky0) * segment;  // of the segmented A, from segment ky0 on
+            const T* a = pad + (oy - oy0) * s.y.stride * Wp * D + ky0 * segment_stride;
             T* c = y + (n * s.y.out + oy) * s.x.out * s.k;
             if (full < s.x.out)  // the last, partial panel of output columns, packed column-major
-                for (index_t k = 0; k < L; ++k)
+                for (index_t k = 0; k < depth; ++k)
                     for (index_t i = 0; i < MR; ++i)
                         edge[k * MR + i] = full + i < s.x.out
                                                ? a[(full + i) * lda + (k / segment) * segment_stride + k % segment]
                                                : T(0);
             for (index_t j0 = 0; j0 < s.k; j0 += NR) {
-                const T* bp = packed + (j0 / NR) * NR * L;
+                const T* bp = packed + (j0 / NR) * NR * L + ky0 * segment * NR;
                 const index_t nc = std::min<index_t>(NR, s.k - j0);
                 const T* bias_j = bias ? bias + j0 : nullptr;
                 for (index_t i0 = 0; i0 < full; i0 += MR)
-                    gemm_micro_kernel<T, true>(L, a + i0 * lda, lda, bp, c + i0 * s.k + j0, s.k, MR, nc, false, bias_j,
-                                               segment, segment_stride);
+                    gemm_micro_kernel<T, true>(depth, a + i0 * lda, lda, bp, c + i0 * s.k + j0, s.k, MR, nc, false,
+                                               bias_j, segment, segment_stride);
                 if (full < s.x.out)
-                    gemm_micro_kernel<T, false>(L, edge, MR, bp, c + full * s.k + j0, s.k, s.x.out - full, nc, false,
-                                                bias_j);
+                    gemm_micro_kernel<T, false>(depth, edge, MR, bp, c + full * s.k + j0, s.k, s.x.out - full, nc,
+                                                false, bias_j);
             }
         }
     });
