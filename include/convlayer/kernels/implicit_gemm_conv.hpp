@@ -304,15 +304,32 @@ void implicit_gemm_conv_backward_weights(const ConvShape& s, const T* x, const T
             if (full < s.k) pack_a_panels_colmajor(dy_block + p0 * s.k + full, s.k, s.k - full, kc, ws.dw_edge(t));
             for (index_t j0 = l0; j0 < l1; j0 += NR) {
                 const index_t nc = std::min<index_t>(NR, l1 - j0);
-                detail::pack_patch_panel(s, ws.pad(t), plan.padded_width, p0 / s.x.out, p0 % s.x.out, kc, j0, nc,
+                // Only output rows whose taps in these columns (kernel rows ky_a..ky_b) reach
+                // inside the image contribute; the others multiply zero padding: skipped.
+                const index_t segment = s.x.kernel * s.d1, ky_a = j0 / segment, ky_b = (j0 + nc - 1) / segment;
+                index_t q0 = p0, q1 = p0 + kc;
+                auto live_row = [&](index_t oy) {
+                    for (index_t ky = ky_a; ky <= ky_b; ++ky) {
+                        const index_t iy = s.y.input_coord(oy, ky);
+                        if (iy >= 0 && iy < s.y.in) return true;
+                    }
+                    return false;
+                };
+                while (q0 < q1 && !live_row(oy0 + q0 / s.x.out)) q0 = (q0 / s.x.out + 1) * s.x.out;
+                while (q1 > q0 && !live_row(oy0 + (q1 - 1) / s.x.out)) q1 = (q1 - 1) / s.x.out * s.x.out;
+                q0 = std::min(q0, p0 + kc);
+                q1 = std::max(q1, q0);
+                if (q0 == q1) continue;
+                detail::pack_patch_panel(s, ws.pad(t), plan.padded_width, q0 / s.x.out, q0 % s.x.out, q1 - q0, j0, nc,
                                          ws.dw_panel(t));
-                // dW^T[:, j0:j0+nc] += dY^T (K x kc, dY read in place) * panel.
+                // dW^T[:, j0:j0+nc] += dY^T (K x positions, dY read in place) * panel.
                 if (full > 0)
-                    gemm_block(dy_block + p0 * s.k, s.k, false, full, kc, ws.dw_panel(t), nc, acc + j0, L, true,
+                    gemm_block(dy_block + q0 * s.k, s.k, false, full, q1 - q0, ws.dw_panel(t), nc, acc + j0, L, true,
                                static_cast<const T*>(nullptr), ws.dw_edge(t));
                 if (full < s.k)
-                    gemm_micro_kernel<T, false>(kc, ws.dw_edge(t), MR, ws.dw_panel(t), acc + full * L + j0, L,
-                                                s.k - full, nc, true, static_cast<const T*>(nullptr));
+                    gemm_micro_kernel<T, false>(q1 - q0, ws.dw_edge(t) + (q0 - p0) * MR, MR, ws.dw_panel(t),
+                                                acc + full * L + j0, L, s.k - full, nc, true,
+                                                static_cast<const T*>(nullptr));
             }
         }
     };
