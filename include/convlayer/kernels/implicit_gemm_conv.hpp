@@ -288,6 +288,7 @@ void implicit_gemm_conv_backward_weights(const ConvShape& s, const T* x, const T
     constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
     const index_t L = s.patch_length(), size = L * s.k, per_image = plan.blocks_per_image(s);
     const index_t blocks = s.n * per_image, full = s.k / MR * MR;
+    const T* dy_end = dy + s.output().size();
     const bool split_taps = implicit_gemm_dw_splits_taps<T>(s, threads);
     if (!split_taps) threads = static_cast<int>(std::min<index_t>(threads, blocks));
     const detail::ImplicitGemmWorkspace<T> ws(s, plan, threads, workspace);
@@ -300,8 +301,12 @@ void implicit_gemm_conv_backward_weights(const ConvShape& s, const T* x, const T
         const T* dy_block = dy + (n * s.y.out + oy0) * s.x.out * s.k;
         for (index_t p0 = 0; p0 < positions; p0 += kImplicitDwDepth) {
             const index_t kc = std::min(kImplicitDwDepth, positions - p0);
-            // dY^T's last, partial MR panel of filters, packed once for every patch panel.
-            if (full < s.k) pack_a_panels_colmajor(dy_block + p0 * s.k + full, s.k, s.k - full, kc, ws.dw_edge(t));
+            // dY^T's last, partial MR panel of filters: read in place (its rows past K are the next
+            // position's filters, computed and dropped) unless that would read past dY's end;
+            // then packed once for every patch panel.
+            const bool edge_in_place = dy_block + (p0 + kc - 1) * s.k + full + MR <= dy_end;
+            if (full < s.k && !edge_in_place)
+                pack_a_panels_colmajor(dy_block + p0 * s.k + full, s.k, s.k - full, kc, ws.dw_edge(t));
             for (index_t j0 = l0; j0 < l1; j0 += NR) {
                 const index_t nc = std::min<index_t>(NR, l1 - j0);
                 // Only output rows whose taps in these columns (kernel rows ky_a..ky_b) reach
@@ -326,7 +331,11 @@ void implicit_gemm_conv_backward_weights(const ConvShape& s, const T* x, const T
                 if (full > 0)
                     gemm_block(dy_block + q0 * s.k, s.k, false, full, q1 - q0, ws.dw_panel(t), nc, acc + j0, L, true,
                                static_cast<const T*>(nullptr), ws.dw_edge(t));
-                if (full < s.k)
+                if (full < s.k && edge_in_place)
+                    gemm_micro_kernel<T, false>(q1 - q0, dy_block + q0 * s.k + full, s.k, ws.dw_panel(t),
+                                                acc + full * L + j0, L, s.k - full, nc, true,
+                                                static_cast<const T*>(nullptr));
+                else if (full < s.k)
                     gemm_micro_kernel<T, false>(q1 - q0, ws.dw_edge(t) + (q0 - p0) * MR, MR, ws.dw_panel(t),
                                                 acc + full * L + j0, L, s.k - full, nc, true,
                                                 static_cast<const T*>(nullptr));
