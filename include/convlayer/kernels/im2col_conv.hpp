@@ -458,7 +458,8 @@ void im2col_conv_backward(const ConvShape& s, const T* x, const T* dy, const T* 
                           const T* prepacked = nullptr, index_t free_block_rows = 0) {
     if (db)
         VectorMap<T>(db, s.k).noalias() =
-            ConstRowMatrixMap<T>(dy, s.output_positions(), s.k).colwise().sum().transpose();
+            // dY as K x positions column-major: the sum of its columns reads dY in order.
+            ConstMatrixMap<T>(dy, s.k, s.output_positions()).rowwise().sum();
     if (dw) im2col_conv_backward_weights(s, x, dy, dw, workspace, block_rows, threads, skip_im2col);
     if (dx)
         im2col_conv_backward_data(s, dy, w, dx, workspace, block_rows, threads, skip_im2col, prepacked,

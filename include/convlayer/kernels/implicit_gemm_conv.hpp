@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "convlayer/core/conv_shape.hpp"
+#include "convlayer/core/eigen_types.hpp"
 #include "convlayer/core/threading.hpp"
 #include "convlayer/kernels/im2col_conv.hpp"
 #include "convlayer/kernels/packed_gemm.hpp"
@@ -146,9 +147,10 @@ void fill_padded_rows(const ConvShape& s, const T* x, index_t n, index_t oy0, in
             std::fill_n(dst, Wp * D, T(0));
             continue;
         }
-        std::fill_n(dst, left * D, T(0));
+        // Eigen's inline stores: the pads are a few values, for which a library call costs more.
+        VectorMap<T>(dst, left * D).setZero();
         std::copy_n(x + ((n * s.y.in + iy) * s.x.in) * D, copy * D, dst + left * D);
-        std::fill_n(dst + (left + copy) * D, (Wp - left - copy) * D, T(0));
+        VectorMap<T>(dst + (left + copy) * D, (Wp - left - copy) * D).setZero();
     }
 }
 }  // namespace detail
@@ -237,6 +239,12 @@ void pack_patch_panel(const ConvShape& s, const T* pad, index_t Wp, index_t r, i
         j += len;
     }
     const Packet zero = Eigen::internal::pset1<Packet>(T(0));
+    // Zeros in columns [nc, NR): at most two packets (NR = 2P), written out so that the compiler
+    // does not turn them into a memset call per position.
+    auto zero_tail = [&](T* panel_row) {
+        if (nc < NR) Eigen::internal::pstoreu(panel_row + nc, zero);
+        if (nc + P < NR) Eigen::internal::pstoreu(panel_row + nc + P, zero);
+    };
     const T* row = pad + r * row_step;
     bool short_runs = true;  // every run fits one packet: the common case of few channels
     for (int q = 0; q < n_runs; ++q) short_runs = short_runs && runs[q].len <= P;
@@ -250,7 +258,7 @@ void pack_patch_panel(const ConvShape& s, const T* pad, index_t Wp, index_t r, i
             const T* src = row + ox * col_step;
             for (int q = 0; q < n_runs; ++q)
                 Eigen::internal::pstoreu(panel + dst_of[q], Eigen::internal::ploadu<Packet>(src + src_of[q]));
-            for (index_t j = nc; j < NR; j += P) Eigen::internal::pstoreu(panel + j, zero);
+            zero_tail(panel);
             if (++ox == s.x.out) {
                 ox = 0;
                 row += row_step;
@@ -269,7 +277,7 @@ void pack_patch_panel(const ConvShape& s, const T* pad, index_t Wp, index_t r, i
             if (i < len)  // the tail: a whole packet, spilling past the run
                 Eigen::internal::pstoreu(to + i, Eigen::internal::ploadu<Packet>(from + i));
         }
-        for (index_t j = nc; j < NR; j += P) Eigen::internal::pstoreu(panel + j, zero);
+            zero_tail(panel);
         if (++ox == s.x.out) {
             ox = 0;
             row += row_step;
