@@ -13,15 +13,11 @@
 
 namespace convlayer::kernels {
 
-/// Writes row m of the patch matrix (output position m = (n*H2 + oy)*W2 + ox) to `row`
-/// (s.patch_length() values). Taps in the zero-padding are written as 0.
+/// im2col_row() for output position (n, oy, ox).
 template <typename T>
-void im2col_row(const ConvShape& s, const T* x, index_t m, T* row) {
+void im2col_row_at(const ConvShape& s, const T* x, index_t n, index_t oy, index_t ox, T* row) {
     const index_t D = s.d1, Fw = s.x.kernel;
     const index_t row_span = Fw * D;  // one kernel row of a patch
-    const index_t ox = m % s.x.out;
-    const index_t oy = (m / s.x.out) % s.y.out;
-    const index_t n = m / (s.x.out * s.y.out);
     const index_t ix0 = s.x.input_coord(ox, 0);
     const bool row_inside = s.x.dilation == 1 && ix0 >= 0 && ix0 + Fw <= s.x.in;
     for (index_t ky = 0; ky < s.y.kernel; ++ky) {
@@ -45,6 +41,13 @@ void im2col_row(const ConvShape& s, const T* x, index_t m, T* row) {
                 std::memcpy(dst + kx * D, src_row + ix * D, static_cast<std::size_t>(D) * sizeof(T));
         }
     }
+}
+
+/// Writes row m of the patch matrix (output position m = (n*H2 + oy)*W2 + ox) to `row`
+/// (s.patch_length() values). Taps in the zero-padding are written as 0.
+template <typename T>
+void im2col_row(const ConvShape& s, const T* x, index_t m, T* row) {
+    im2col_row_at(s, x, m / (s.x.out * s.y.out), (m / s.x.out) % s.y.out, m % s.x.out, row);
 }
 
 /// Adds `row`, a patch-matrix row for output position m, back onto the NHWC volume `dx`: the
@@ -75,7 +78,18 @@ void col2im_add_row(const ConvShape& s, const T* row, index_t m, T* dx) {
 template <typename T>
 void im2col(const ConvShape& s, const T* x, index_t m_begin, index_t m_end, T* patches) {
     const index_t L = s.patch_length();
-    for (index_t m = m_begin; m < m_end; ++m) im2col_row(s, x, m, patches + (m - m_begin) * L);
+    // (n, oy, ox) stepped along, not divided out per row.
+    index_t ox = m_begin % s.x.out, oy = (m_begin / s.x.out) % s.y.out, n = m_begin / (s.x.out * s.y.out);
+    for (index_t m = m_begin; m < m_end; ++m) {
+        im2col_row_at(s, x, n, oy, ox, patches + (m - m_begin) * L);
+        if (++ox == s.x.out) {
+            ox = 0;
+            if (++oy == s.y.out) {
+                oy = 0;
+                ++n;
+            }
+        }
+    }
 }
 
 /// Adds rows [m_begin, m_end) of a patch-shaped matrix back onto `dx` (not cleared first).
