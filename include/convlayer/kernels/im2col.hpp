@@ -13,6 +13,24 @@
 
 namespace convlayer::kernels {
 
+namespace detail {
+// Output position m = (n*H2 + oy)*W2 + ox, stepped along a block of patch rows (one division
+// per block, not three per row).
+struct Position {
+    index_t m, n, oy, ox;
+    Position(const ConvShape& s, index_t m0)
+        : m(m0), n(m0 / (s.x.out * s.y.out)), oy((m0 / s.x.out) % s.y.out), ox(m0 % s.x.out) {}
+    void next(const ConvShape& s) {
+        ++m;
+        if (++ox < s.x.out) return;
+        ox = 0;
+        if (++oy < s.y.out) return;
+        oy = 0;
+        ++n;
+    }
+};
+}  // namespace detail
+
 /// im2col_row() for output position (n, oy, ox).
 template <typename T>
 void im2col_row_at(const ConvShape& s, const T* x, index_t n, index_t oy, index_t ox, T* row) {
@@ -50,14 +68,10 @@ void im2col_row(const ConvShape& s, const T* x, index_t m, T* row) {
     im2col_row_at(s, x, m / (s.x.out * s.y.out), (m / s.x.out) % s.y.out, m % s.x.out, row);
 }
 
-/// Adds `row`, a patch-matrix row for output position m, back onto the NHWC volume `dx`: the
-/// adjoint of im2col_row. Taps that fall in the padding are dropped.
+/// col2im_add_row() for output position (n, oy, ox).
 template <typename T>
-void col2im_add_row(const ConvShape& s, const T* row, index_t m, T* dx) {
+void col2im_add_row_at(const ConvShape& s, const T* row, index_t n, index_t oy, index_t ox, T* dx) {
     const index_t D = s.d1, Fw = s.x.kernel;
-    const index_t ox = m % s.x.out;
-    const index_t oy = (m / s.x.out) % s.y.out;
-    const index_t n = m / (s.x.out * s.y.out);
     for (index_t ky = 0; ky < s.y.kernel; ++ky) {
         const index_t iy = s.y.input_coord(oy, ky);
         if (iy < 0 || iy >= s.y.in) continue;
@@ -73,30 +87,28 @@ void col2im_add_row(const ConvShape& s, const T* row, index_t m, T* dx) {
     }
 }
 
+/// Adds `row`, a patch-matrix row for output position m, back onto the NHWC volume `dx`: the
+/// adjoint of im2col_row. Taps that fall in the padding are dropped.
+template <typename T>
+void col2im_add_row(const ConvShape& s, const T* row, index_t m, T* dx) {
+    col2im_add_row_at(s, row, m / (s.x.out * s.y.out), (m / s.x.out) % s.y.out, m % s.x.out, dx);
+}
+
 /// Writes rows [m_begin, m_end) of the patch matrix of `x` to `patches` (row-major,
 /// (m_end - m_begin) x s.patch_length()).
 template <typename T>
 void im2col(const ConvShape& s, const T* x, index_t m_begin, index_t m_end, T* patches) {
     const index_t L = s.patch_length();
-    // (n, oy, ox) stepped along, not divided out per row.
-    index_t ox = m_begin % s.x.out, oy = (m_begin / s.x.out) % s.y.out, n = m_begin / (s.x.out * s.y.out);
-    for (index_t m = m_begin; m < m_end; ++m) {
-        im2col_row_at(s, x, n, oy, ox, patches + (m - m_begin) * L);
-        if (++ox == s.x.out) {
-            ox = 0;
-            if (++oy == s.y.out) {
-                oy = 0;
-                ++n;
-            }
-        }
-    }
+    for (detail::Position p(s, m_begin); p.m < m_end; p.next(s))
+        im2col_row_at(s, x, p.n, p.oy, p.ox, patches + (p.m - m_begin) * L);
 }
 
 /// Adds rows [m_begin, m_end) of a patch-shaped matrix back onto `dx` (not cleared first).
 template <typename T>
 void col2im_add(const ConvShape& s, const T* patches, index_t m_begin, index_t m_end, T* dx) {
     const index_t L = s.patch_length();
-    for (index_t m = m_begin; m < m_end; ++m) col2im_add_row(s, patches + (m - m_begin) * L, m, dx);
+    for (detail::Position p(s, m_begin); p.m < m_end; p.next(s))
+        col2im_add_row_at(s, patches + (p.m - m_begin) * L, p.n, p.oy, p.ox, dx);
 }
 
 }  // namespace convlayer::kernels
