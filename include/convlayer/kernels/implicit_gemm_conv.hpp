@@ -227,8 +227,12 @@ void pack_patch_panel(const ConvShape& s, const T* pad, index_t Wp, index_t r, i
     using Packet = typename GemmTile<T>::Packet;
     constexpr int NR = GemmTile<T>::NR, P = GemmTile<T>::kLanes;
     const index_t D = s.d1, segment = s.x.kernel * D, segment_stride = s.y.dilation * Wp * D;
-    // With one output column (row) the stride is never applied (and may be huge: don't multiply it).
-    const index_t col_step = s.x.out > 1 ? s.x.stride * D : 0, row_step = s.y.out > 1 ? s.y.stride * Wp * D : 0;
+    // A stride that is never applied (one output column; positions in the block's first output
+    // row only) may be huge, as pad-to-fit allows: don't multiply it. Rows past the first lie in
+    // the padded block, whose size was checked.
+    const bool past_first_row = r > 0 || ox + count > s.x.out;
+    const index_t col_step = s.x.out > 1 ? s.x.stride * D : 0;
+    const index_t row_step = past_first_row ? s.y.stride * Wp * D : 0;
     struct Run {
         index_t src, dst, len;
     } runs[NR];
@@ -296,7 +300,7 @@ void implicit_gemm_conv_backward_weights(const ConvShape& s, const T* x, const T
     constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
     const index_t L = s.patch_length(), size = L * s.k, per_image = plan.blocks_per_image(s);
     const index_t blocks = s.n * per_image, full = s.k / MR * MR;
-    const T* dy_end = dy + s.output().size();
+    const index_t dy_size = s.output().size();
     const bool split_taps = implicit_gemm_dw_splits_taps<T>(s, threads);
     if (!split_taps) threads = static_cast<int>(std::min<index_t>(threads, blocks));
     const detail::ImplicitGemmWorkspace<T> ws(s, plan, threads, workspace);
@@ -312,7 +316,7 @@ void implicit_gemm_conv_backward_weights(const ConvShape& s, const T* x, const T
             // dY^T's last, partial MR panel of filters: read in place (its rows past K are the next
             // position's filters, computed and dropped) unless that would read past dY's end;
             // then packed once for every patch panel.
-            const bool edge_in_place = dy_block + (p0 + kc - 1) * s.k + full + MR <= dy_end;
+            const bool edge_in_place = (dy_block - dy) + (p0 + kc - 1) * s.k + full + MR <= dy_size;
             if (full < s.k && !edge_in_place)
                 pack_a_panels_colmajor(dy_block + p0 * s.k + full, s.k, s.k - full, kc, ws.dw_edge(t));
             for (index_t j0 = l0; j0 < l1; j0 += NR) {

@@ -12,10 +12,11 @@ namespace convlayer {
 
 enum class ConvAlgorithm {
     automatic,  ///< gemm1x1 where it applies, winograd or implicit_gemm where they pay off, else im2col
-    im2col,     ///< im2col + packed GEMM over bounded blocks: any configuration
+    im2col,     ///< im2col + packed GEMM over bounded blocks: any configuration (backward-weights
+                ///< reads patches in place, as implicit_gemm, where that applies)
     gemm1x1,    ///< the packed GEMM on the NHWC input itself: 1x1 kernel, stride 1, no padding only
-    winograd,   ///< Winograd F(4x4, 3x3) forward and backward-data (dW via im2col): 3x3, stride 1,
-                ///< dilation 1, padding <= 2
+    winograd,   ///< Winograd F(4x4, 3x3) forward and backward-data (dW as for im2col): 3x3,
+                ///< stride 1, dilation 1, padding <= 2
     implicit_gemm,  ///< forward and backward-weights read patches from padded input rows (no
                     ///< im2col matrix); backward-data as im2col: dilation 1 along the width
     direct,     ///< the nested-loop reference: any configuration, slow, allocates

@@ -24,11 +24,14 @@ namespace convlayer {
 /// Parameters: Fh*Fw*D1*K weights + K biases. Weights and biases start at zero; set them or use
 /// an initialiser.
 ///
-/// The algorithm is chosen per input shape (set_algorithm() forces one): everything runs a packed
-/// GEMM per block of output positions (kernels/im2col_conv.hpp); a 1x1 kernel with stride 1 and
-/// no padding reads the input as the patch matrix (gemm1x1), everything else builds each block's
-/// patches by im2col. Patch blocks and packed weights live in a workspace the layer owns and
-/// reuses (workspace_bytes()), bounded by the weights plus workspace_budget_bytes() per thread.
+/// The algorithm is chosen per input shape (set_algorithm() forces one, see conv_algorithm.hpp):
+/// everything runs a packed GEMM per block of output positions; a 1x1 kernel with stride 1 and no
+/// padding reads the input as the patch matrix (gemm1x1), other layers build each block's patches
+/// by im2col, or read them in place from padded input rows (implicit GEMM: the forward pass for
+/// few input channels, backward-weights wherever it applies), or go through Winograd. Patch
+/// blocks and per-thread buffers live in a workspace the layer owns and reuses
+/// (workspace_bytes(), about workspace_budget_bytes() per thread); the weights packed for the
+/// GEMM in a buffer of their own (packed_weight_bytes(), set_cache_packed_weights()).
 /// Calls run on num_threads() threads (see core/threading.hpp).
 template <typename T>
 class ConvLayer : public Layer<T> {
