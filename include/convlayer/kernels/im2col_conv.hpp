@@ -49,6 +49,27 @@ inline std::pair<index_t, index_t> split_range(index_t total, index_t n, index_t
     return {total * i / n, total * (i + 1) / n};
 }
 
+// dst[0, size) += the threads - 1 private accumulators stored one after another at `acc`,
+// each thread summing its own range of elements.
+template <typename T>
+void add_private_accumulators(T* dst, const T* acc, index_t size, int threads) {
+    parallel_for(threads, threads, [&](index_t part, int) {
+        const auto [e0, e1] = split_range(size, threads, part);
+        for (int t = 1; t < threads; ++t)
+            for (index_t e = e0; e < e1; ++e) dst[e] += acc[(t - 1) * size + e];
+    });
+}
+
+// Whether the threads should split a GEMM's output columns (cols of them) rather than its rows,
+// for M output positions: at most 16 MR-row panels per thread, which divide unevenly (17 for 2
+// threads: 9 + 8 leave one thread idle 6% of the time), and at least one NR panel of columns each.
+template <typename T>
+bool threads_split_columns(index_t M, index_t cols, int threads) {
+    const index_t row_panels = (M + GemmTile<T>::MR - 1) / GemmTile<T>::MR;
+    const index_t col_panels = (cols + GemmTile<T>::NR - 1) / GemmTile<T>::NR;
+    return threads > 1 && row_panels <= 16 * static_cast<index_t>(threads) && col_panels >= threads;
+}
+
 // A depth split into equal blocks of at most kGemmKc (800 becomes 4 x 200, not 3 x 256 + 32).
 inline index_t depth_block(index_t depth) {
     const index_t blocks = (depth + kGemmKc - 1) / kGemmKc;
@@ -259,15 +280,27 @@ inline std::pair<index_t, index_t> live_patch_columns(const ConvShape& s, index_
     return lo < hi ? std::pair<index_t, index_t>{lo * segment, hi * segment} : std::pair<index_t, index_t>{0, 0};
 }
 
+namespace detail {
+// Calls f(i0, i1, live) for runs [i0, i1) of the `rows` patch rows from m0, in whole MR-row
+// panels (the last may be partial), whose panels share the same live_patch_columns().
+template <typename T, typename F>
+void for_each_live_run(const ConvShape& s, index_t m0, index_t rows, F&& f) {
+    constexpr index_t MR = GemmTile<T>::MR;
+    auto live_of = [&](index_t i) { return live_patch_columns(s, m0 + i, std::min(MR, rows - i)); };
+    for (index_t i0 = 0, i1; i0 < rows; i0 = i1) {
+        const auto live = live_of(i0);
+        for (i1 = i0 + MR; i1 < rows && live_of(i1) == live;) i1 += MR;
+        i1 = std::min(i1, rows);
+        f(i0, i1, live);
+    }
+}
+}  // namespace detail
+
 /// Whether the forward pass splits the filters over the threads (each thread all output rows
-/// for its filters) rather than the rows: with several threads, at most 16 row panels per thread
-/// (VGG conv5_2 at N = 1 has 17 for 2 threads: 9 + 8 leave one thread idle 6% of the time) and
-/// at least one panel of filters per thread.
+/// for its filters) rather than the rows (see detail::threads_split_columns; VGG conv5_2 at N = 1).
 template <typename T>
 bool forward_splits_filters(const ConvShape& s, int threads) {
-    const index_t row_panels = (s.output_positions() + GemmTile<T>::MR - 1) / GemmTile<T>::MR;
-    const index_t k_panels = (s.k + GemmTile<T>::NR - 1) / GemmTile<T>::NR;
-    return threads > 1 && row_panels <= 16 * static_cast<index_t>(threads) && k_panels >= threads;
+    return detail::threads_split_columns<T>(s.output_positions(), s.k, threads);
 }
 
 /// y = conv(x, w) + b. `b` may be null. `workspace` holds im2col_workspace_elements() elements.
@@ -283,7 +316,6 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
     const T* packed_w = prepacked ? prepacked : ws.packed_w;
     // Few output positions (a small batch of small images) split unevenly into row panels; then
     // each thread takes every row for its share of the filters instead (im2col done per thread).
-    constexpr index_t MR = GemmTile<T>::MR;
     const index_t row_blocks = (M + block_rows - 1) / block_rows, k_panels = Kp / GemmTile<T>::NR;
     const index_t col_groups = forward_splits_filters<T>(s, threads) ? threads : 1;
     parallel_for(row_blocks * col_groups, threads, [&](index_t task, int t) {
@@ -295,13 +327,8 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
         const T* patches = ws.block_patches(s, x, m0, rows, block_rows, t, skip_im2col);
         for (index_t r0 = 0; r0 < rows; r0 += kGemmMc) {
             const index_t mc = std::min(kGemmMc, rows - r0);
-            // Runs of MR-row panels with the same live patch columns: the depth outside them is
-            // zero padding (top and bottom rows of the output), not multiplied.
-            for (index_t i0 = 0, i1; i0 < mc; i0 = i1) {
-                const auto live = live_patch_columns(s, m0 + r0 + i0, std::min<index_t>(MR, mc - i0));
-                for (i1 = i0 + MR; i1 < mc && live_patch_columns(s, m0 + r0 + i1, std::min<index_t>(MR, mc - i1)) == live;)
-                    i1 += MR;
-                i1 = std::min(i1, mc);
+            // The depth outside each run's live columns is zero padding: not multiplied.
+            detail::for_each_live_run<T>(s, m0 + r0, mc, [&](index_t i0, index_t i1, std::pair<index_t, index_t> live) {
                 bool written = false;
                 for (index_t k0 = 0; k0 < L; k0 += KC) {
                     const index_t kc = std::min(KC, L - k0);
@@ -316,7 +343,7 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
                                GemmTile<T>::NR * kc);
                     written = true;
                 }
-            }
+            });
         }
     });
 }
@@ -341,13 +368,7 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
             detail::accumulate_dw(s, patches, dy + m0 * s.k, rows, 0, L, KC, acc, false, ws.packing_of(t),
                                   ws.packed_b_of(s, t));
         });
-        parallel_for(threads, threads, [&](index_t part, int) {
-            const auto [e0, e1] = detail::split_range(size, threads, part);
-            for (int t = 1; t < threads; ++t) {
-                const T* acc = ws.private_acc + (t - 1) * size;
-                for (index_t e = e0; e < e1; ++e) dw[e] += acc[e];
-            }
-        });
+        detail::add_private_accumulators(dw, ws.private_acc, size, threads);
         return;
     }
     // Without im2col there is no patch buffer to bound: every row in one pass over dW.
@@ -398,11 +419,9 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
         if (private_acc) std::fill(ws.private_acc, ws.private_acc + (threads - 1) * size, T(0));
     }
     // Without im2col and with few positions, the threads split dX's columns, as forward_splits_filters().
-    constexpr index_t MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
-    const index_t l_panels = Lp / NR, row_panels = (M + MR - 1) / MR;
-    const index_t col_groups =
-        skip_im2col && threads > 1 && row_panels <= 16 * static_cast<index_t>(threads) && l_panels >= threads ? threads
-                                                                                                               : 1;
+    constexpr index_t NR = GemmTile<T>::NR;
+    const index_t l_panels = Lp / NR;
+    const index_t col_groups = skip_im2col && detail::threads_split_columns<T>(M, L, threads) ? threads : 1;
     for (index_t colour = 0; colour < colours; ++colour) {
         const index_t colour_blocks = (blocks - colour + colours - 1) / colours;
         parallel_for(colour_blocks * col_groups, threads, [&](index_t task, int t) {
@@ -414,36 +433,23 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
             T* edge = ws.packing_of(t);
             for (index_t r0 = 0; r0 < rows; r0 += kGemmMc) {
                 const index_t mc = std::min(kGemmMc, rows - r0);
-                // Runs of MR-row panels with the same live patch columns (as in the forward pass):
-                // columns in the top or bottom padding are not computed, and col2im skips them.
-                for (index_t i0 = 0, i1; i0 < mc; i0 = i1) {
-                    auto live = live_patch_columns(s, m0 + r0 + i0, std::min<index_t>(MR, mc - i0));
-                    for (i1 = i0 + MR;
-                         i1 < mc && live_patch_columns(s, m0 + r0 + i1, std::min<index_t>(MR, mc - i1)) == live;)
-                        i1 += MR;
-                    i1 = std::min(i1, mc);
+                // Columns outside each run's live columns are not computed; col2im skips them.
+                detail::for_each_live_run<T>(s, m0 + r0, mc, [&](index_t i0, index_t i1, std::pair<index_t, index_t> live) {
                     // Whole NR panels of [c0, c1) that meet the live columns.
                     const index_t l0 = std::max(c0, live.first / NR * NR), l1 = std::min(c1, live.second);
-                    if (l0 >= l1) continue;
+                    if (l0 >= l1) return;
                     for (index_t k0 = 0; k0 < s.k; k0 += KC) {
                         const index_t kc = std::min(KC, s.k - k0);
                         gemm_block(dy + (m0 + r0 + i0) * s.k + k0, s.k, true, i1 - i0, kc, packed_w + k0 * Lp + l0 * kc,
                                    l1 - l0, dpatches + (r0 + i0) * L + l0, L, k0 > 0, static_cast<const T*>(nullptr),
                                    edge);
                     }
-                }
+                });
             }
             if (!skip_im2col) col2im_add(s, dpatches, m0, m0 + rows, private_acc && t > 0 ? ws.private_acc + (t - 1) * size : dx);
         });
     }
-    if (private_acc)
-        parallel_for(threads, threads, [&](index_t part, int) {
-            const auto [e0, e1] = detail::split_range(size, threads, part);
-            for (int t = 1; t < threads; ++t) {
-                const T* acc = ws.private_acc + (t - 1) * size;
-                for (index_t e = e0; e < e1; ++e) dx[e] += acc[e];
-            }
-        });
+    if (private_acc) detail::add_private_accumulators(dx, ws.private_acc, size, threads);
 }
 
 /// Gradients of conv: dx (may be null: not needed), dw and db (may be null) are overwritten.

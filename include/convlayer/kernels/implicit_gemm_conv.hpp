@@ -371,13 +371,7 @@ void implicit_gemm_conv_backward_weights(const ConvShape& s, const T* x, const T
         const auto [b0, b1] = detail::split_range(blocks, threads, part);
         for (index_t b = b0; b < b1; ++b) accumulate(b, t, 0, L, acc);
     });
-    parallel_for(threads, threads, [&](index_t part, int) {
-        const auto [e0, e1] = detail::split_range(size, threads, part);
-        for (int t = 1; t < threads; ++t) {
-            const T* acc = ws.shared() + (t - 1) * size;
-            for (index_t e = e0; e < e1; ++e) dw[e] += acc[e];
-        }
-    });
+    detail::add_private_accumulators(dw, static_cast<const T*>(ws.shared()), size, threads);
 }
 
 }  // namespace convlayer::kernels
