@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -28,6 +29,9 @@ struct Problem {
     Volume<float> x, y, dy, dx;
 
     Problem(const NamedConv& cfg, index_t n) : layer(cfg.params()), s(layer.conv_shape(cfg.input(n))) {
+        if (const char* name = std::getenv("CONVLAYER_BENCH_ALGORITHM"))
+            for (ConvAlgorithm a : kAllConvAlgorithms)
+                if (name == std::string(to_string(a))) layer.set_algorithm(a);
         layer.weights() = Matrix<float>::Random(layer.weights().rows(), layer.weights().cols());
         layer.bias() = Vector<float>::Random(layer.bias().size());
         x.resize(s.input());

@@ -191,20 +191,20 @@ TEST(ConvLayer, WorkspaceIsBoundedAndReusedWithoutAllocation) {
 }
 
 TEST(ConvLayerAlgorithms, AutomaticPicksGemm1x1OnlyForF1S1P0) {
-    Volume<float> x(1, 9, 9, 8);  // 8 channels: more than the implicit GEMM's choice takes
+    Volume<float> x(1, 9, 9, 8);
     auto algorithm_for = [&](const ConvParams& p) {
         ConvLayer<float> layer(p);
         (void)layer.forward(x);
         return layer.algorithm();
     };
     EXPECT_EQ(algorithm_for(ConvParams(8, 2, 1, 1, 0)), ConvAlgorithm::gemm1x1);
-    EXPECT_EQ(algorithm_for(ConvParams(8, 2, 1, 2, 0)), ConvAlgorithm::im2col);
-    EXPECT_EQ(algorithm_for(ConvParams(8, 2, 1, 1, 1)), ConvAlgorithm::im2col);
-    EXPECT_EQ(algorithm_for(ConvParams(8, 2, 3, 1, 1)), ConvAlgorithm::im2col);
-    EXPECT_EQ(algorithm_for(ConvParams(8, 2, HW(1, 3), 1, HW(0, 1))), ConvAlgorithm::im2col);
+    EXPECT_NE(algorithm_for(ConvParams(8, 2, 1, 2, 0)), ConvAlgorithm::gemm1x1);
+    EXPECT_NE(algorithm_for(ConvParams(8, 2, 1, 1, 1)), ConvAlgorithm::gemm1x1);
+    EXPECT_NE(algorithm_for(ConvParams(8, 2, 3, 1, 1)), ConvAlgorithm::gemm1x1);
+    EXPECT_NE(algorithm_for(ConvParams(8, 2, HW(1, 3), 1, HW(0, 1))), ConvAlgorithm::gemm1x1);
 }
 
-TEST(ConvLayerAlgorithms, AutomaticPicksImplicitGemmForFewInputChannels) {
+TEST(ConvLayerAlgorithms, AutomaticPicksImplicitGemmForFewChannelsOrWholeTiles) {
     auto algorithm_for = [](const ConvParams& p, const Shape& in) {
         ConvLayer<float> layer(p);
         (void)layer.forward(Volume<float>(in));
@@ -212,7 +212,12 @@ TEST(ConvLayerAlgorithms, AutomaticPicksImplicitGemmForFewInputChannels) {
     };
     EXPECT_EQ(algorithm_for(ConvParams(1, 32, 5, 1, 2), {2, 28, 28, 1}), ConvAlgorithm::implicit_gemm);
     EXPECT_EQ(algorithm_for(ConvParams(3, 96, 11, 4, 0), {1, 227, 227, 3}), ConvAlgorithm::implicit_gemm);
-    EXPECT_EQ(algorithm_for(ConvParams(32, 64, 5, 1, 2), {2, 14, 14, 32}), ConvAlgorithm::im2col);
+    const bool whole_tiles = 14 % kernels::best_tile_rows<float>(14) == 0;  // 14-row tiles (AVX-512)
+    EXPECT_EQ(algorithm_for(ConvParams(32, 64, 5, 1, 2), {2, 14, 14, 32}),
+              whole_tiles ? ConvAlgorithm::implicit_gemm : ConvAlgorithm::im2col)
+        << "14 output columns";
+    EXPECT_EQ(algorithm_for(ConvParams(32, 64, 5, 1, 2), {2, 9, 9, 32}), ConvAlgorithm::im2col)
+        << "9 output columns: a third of a 12-row tile idle per row";
     EXPECT_EQ(algorithm_for(ConvParams(3, 8, 3, 1, 2).with_dilation(2), {1, 12, 12, 3}), ConvAlgorithm::im2col)
         << "dilated along the width";
 }
@@ -326,6 +331,31 @@ TYPED_TEST(ConvLayerEveryAlgorithm, ImplicitGemmMatchesTheReference) {
     ConvLayer<T> wide_pad(ConvParams(2, 2, 1, 1, 2));
     wide_pad.set_algorithm(ConvAlgorithm::implicit_gemm);
     EXPECT_THROW(wide_pad.forward(Volume<T>(1, 8, 8, 2)), std::invalid_argument);
+}
+
+// The implicit forward tiles each output row with best_tile_rows() columns (8, 12 or 14 on
+// AVX-512): widths that fill whole tiles of each height or end in a partial tile, and, with more
+// than one panel of filters and few positions, the threads splitting the filters.
+TYPED_TEST(ConvLayerEveryAlgorithm, ImplicitGemmEveryTileHeight) {
+    using T = TypeParam;
+    const int saved = num_threads();
+    std::uint64_t seed = 0;
+    for (index_t width : {1, 5, 8, 12, 13, 14, 16, 24, 28, 30})
+        for (index_t filters : {7, 70})
+            for (int threads : {1, 2}) {
+                set_num_threads(threads);
+                const ConvParams params = ConvParams(3, filters, 3, 1, 1);
+                const ConvShape shape = resolve(params, Shape{1, 4, width, 3});
+                ConvLayer<T> layer(params);
+                layer.set_algorithm(ConvAlgorithm::implicit_gemm);
+                ASSERT_TRUE(support::matches_reference(layer, shape, Sharing::shared, support::Data::small_integers,
+                                                       ++seed))
+                    << shape.to_string() << " on " << threads << " threads, tiles of "
+                    << kernels::best_tile_rows<T>(width);
+            }
+    set_num_threads(saved);
+    const ConvShape few = resolve(ConvParams(3, 70, 3, 1, 1), Shape{1, 4, 14, 3});
+    EXPECT_TRUE(kernels::forward_splits_filters<T>(few, 2)) << "the split is exercised";
 }
 
 // set_cache_packed_weights: every algorithm gives the same numbers as packing per call, reuses

@@ -5,8 +5,10 @@
 // padded input row oy*S_y + ky*dil_y, starting at column ox*S_x (dilation 1 along x). So the
 // patch matrix of one output row is a row-major matrix with leading dimension S_x * D1 whose
 // depth runs in F_h segments of F_w * D1 values, segment ky starting dil_y padded rows later.
+// A tile is MR (best_tile_rows(): 14, 12 or 8) output columns of one row; the last tile of a row
+// reads on past the row's end (into the next padded row, or zeroed slack) and drops those rows.
 // That pays off when patches are short and im2col's copy costs as much as the arithmetic (small
-// D1, e.g. a first layer on a gray or RGB image).
+// D1, e.g. a first layer on a gray or RGB image), and wherever the tiles fit the row.
 #pragma once
 
 #include <algorithm>
@@ -89,27 +91,32 @@ bool implicit_gemm_dw_private(const ConvShape& s, int threads) {
 }
 
 namespace detail {
-// Workspace layout: per thread [padded rows][GEMM scratch], then the shared part: the packed
-// weights (forward) or threads - 1 private dW accumulators (backward-weights). The GEMM scratch is
-// the forward's edge panel (MR x L) or backward-weights' patch panel and edge panel.
+// Workspace layout: per thread [padded rows][slack][GEMM scratch], then the shared part: the
+// packed weights (forward) or threads - 1 private dW accumulators (backward-weights). The GEMM
+// scratch is backward-weights' patch panel and edge panel.
 template <typename T>
 struct ImplicitGemmWorkspace {
-    static constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
-    index_t pad_elements, per_thread, threads_part;
+    static constexpr int MR = GemmTile<T>::kMaxMR, NR = GemmTile<T>::NR;
+    index_t pad_elements, pad_slack, per_thread, threads_part;
     T* base;
+
+    // The forward's last tile of a row reads up to MR - 1 positions past the row's end: into the
+    // next padded row or, after the last, into this many values (zeros) after the padded rows.
+    static index_t forward_tail_elements(const ConvShape& s) {
+        // Positions are S_x * D1 values apart (D1 with one output column: the stride is unused).
+        return checked_product("implicit GEMM workspace", MR - 1, s.x.out > 1 ? s.x.stride : 1, s.d1);
+    }
 
     ImplicitGemmWorkspace(const ConvShape& s, const ImplicitGemmPlan& p, int threads, T* ws = nullptr)
         : pad_elements(checked_product("implicit GEMM workspace", p.block_input_rows, p.padded_width, s.d1)),
-          per_thread(checked_add(pad_elements + kPackSlack,
-                                 std::max(checked_mul(MR, s.patch_length(), "implicit GEMM workspace"),
-                                          kImplicitDwDepth * (NR + MR) + kPackSlack),
-                                 "implicit GEMM workspace")),
+          pad_slack(checked_add(forward_tail_elements(s), kPackSlack, "implicit GEMM workspace")),
+          per_thread(checked_add(checked_add(pad_elements, pad_slack, "implicit GEMM workspace"),
+                                 kImplicitDwDepth * (NR + MR) + kPackSlack, "implicit GEMM workspace")),
           threads_part(checked_mul(per_thread, threads, "implicit GEMM workspace")),
           base(ws) {}
 
     T* pad(int t) const { return base + t * per_thread; }
-    T* fwd_edge(int t) const { return pad(t) + pad_elements + kPackSlack; }
-    T* dw_panel(int t) const { return pad(t) + pad_elements + kPackSlack; }
+    T* dw_panel(int t) const { return pad(t) + pad_elements + pad_slack; }
     T* dw_edge(int t) const { return dw_panel(t) + kImplicitDwDepth * NR + kPackSlack; }
     T* shared() const { return base + threads_part; }
 
@@ -135,8 +142,9 @@ index_t implicit_gemm_workspace_elements(const ConvShape& s, const ImplicitGemmP
 namespace detail {
 // The padded input rows output rows [oy0, oy1) of image n read, from input row oy0*S_y - P_y
 // on, each Wp columns wide: zeros outside the input (and past its right edge).
+// Returns the number of values written.
 template <typename T>
-void fill_padded_rows(const ConvShape& s, const T* x, index_t n, index_t oy0, index_t oy1, index_t Wp, T* pad) {
+index_t fill_padded_rows(const ConvShape& s, const T* x, index_t n, index_t oy0, index_t oy1, index_t Wp, T* pad) {
     const index_t D = s.d1;
     const index_t rows_needed = (oy1 - oy0 - 1) * s.y.stride + (s.y.kernel - 1) * s.y.dilation + 1;
     const index_t left = s.x.pad_begin, copy = std::clamp<index_t>(s.x.in, 0, Wp - left);
@@ -152,6 +160,7 @@ void fill_padded_rows(const ConvShape& s, const T* x, index_t n, index_t oy0, in
         std::copy_n(x + ((n * s.y.in + iy) * s.x.in) * D, copy * D, dst + left * D);
         VectorMap<T>(dst + (left + copy) * D, (Wp - left - copy) * D).setZero();
     }
+    return rows_needed * Wp * D;
 }
 }  // namespace detail
 
@@ -163,22 +172,26 @@ void implicit_gemm_pack_weights(const ConvShape& s, const T* w, T* packed) {
     pack_b_panels_colmajor(w, s.patch_length(), s.patch_length(), s.k, packed);
 }
 
-/// With `prepacked` (from implicit_gemm_pack_weights()) w is not read.
-template <typename T>
-void implicit_gemm_conv_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, T* workspace,
-                                const ImplicitGemmPlan& plan, int threads, const T* prepacked = nullptr) {
-    constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
+namespace detail {
+// implicit_gemm_conv_forward() with tiles of MR output columns.
+template <typename T, int MR>
+void implicit_gemm_forward_tiled(const ConvShape& s, const T* x, const T* bias, T* y, const T* packed,
+                                 const ImplicitGemmWorkspace<T>& ws, const ImplicitGemmPlan& plan, int threads) {
+    constexpr int NR = GemmTile<T>::NR;
     const index_t L = s.patch_length(), D = s.d1, Wp = plan.padded_width;
-    const detail::ImplicitGemmWorkspace<T> ws(s, plan, threads, workspace);
-    if (!prepacked) implicit_gemm_pack_weights(s, w, ws.shared());
-    const T* packed = prepacked ? prepacked : ws.shared();
-    const index_t per_image = plan.blocks_per_image(s);
-    parallel_for(s.n * per_image, threads, [&](index_t b, int t) {
+    const index_t per_image = plan.blocks_per_image(s), blocks = s.n * per_image;
+    // Few output positions: each thread takes every row for its share of the filters (see
+    // forward_splits_filters()), the padded rows filled by each.
+    const index_t k_panels = (s.k + NR - 1) / NR;
+    const index_t col_groups = threads_split_columns<T>(s.output_positions(), s.k, threads) ? threads : 1;
+    parallel_for(blocks * col_groups, threads, [&](index_t task, int t) {
+        const index_t b = task % blocks, group = task / blocks;
+        const auto [p0, p1] = split_range(k_panels, col_groups, group);
         const index_t n = b / per_image, oy0 = b % per_image * plan.rows_per_block;
         const index_t oy1 = std::min(s.y.out, oy0 + plan.rows_per_block);
         T* pad = ws.pad(t);
-        T* edge = ws.fwd_edge(t);
-        detail::fill_padded_rows(s, x, n, oy0, oy1, Wp, pad);
+        const index_t filled = fill_padded_rows(s, x, n, oy0, oy1, Wp, pad);
+        std::fill_n(pad + filled, ws.pad_slack, T(0));  // read by the last tile of the last row
         // With one output column the stride is never applied (and may be huge: don't multiply it).
         const index_t lda = s.x.out > 1 ? s.x.stride * D : D, segment = s.x.kernel * D, segment_stride = s.y.dilation * Wp * D;
         const index_t full = s.x.out / MR * MR;
@@ -191,24 +204,32 @@ void implicit_gemm_conv_forward(const ConvShape& s, const T* x, const T* w, cons
             const index_t depth = (ky1 - ky0) * segment;  // of the segmented A, from segment ky0 on
             const T* a = pad + (oy - oy0) * s.y.stride * Wp * D + ky0 * segment_stride;
             T* c = y + (n * s.y.out + oy) * s.x.out * s.k;
-            if (full < s.x.out)  // the last, partial panel of output columns, packed column-major
-                for (index_t k = 0; k < depth; ++k)
-                    for (index_t i = 0; i < MR; ++i)
-                        edge[k * MR + i] = full + i < s.x.out
-                                               ? a[(full + i) * lda + (k / segment) * segment_stride + k % segment]
-                                               : T(0);
-            for (index_t j0 = 0; j0 < s.k; j0 += NR) {
+            for (index_t j0 = p0 * NR; j0 < std::min(s.k, p1 * NR); j0 += NR) {
                 const T* bp = packed + (j0 / NR) * NR * L + ky0 * segment * NR;
                 const index_t nc = std::min<index_t>(NR, s.k - j0);
                 const T* bias_j = bias ? bias + j0 : nullptr;
                 for (index_t i0 = 0; i0 < full; i0 += MR)
-                    gemm_micro_kernel<T, true>(depth, a + i0 * lda, lda, bp, c + i0 * s.k + j0, s.k, MR, nc, false,
-                                               bias_j, segment, segment_stride);
-                if (full < s.x.out)
-                    gemm_micro_kernel<T, false>(depth, edge, MR, bp, c + full * s.k + j0, s.k, s.x.out - full, nc,
-                                                false, bias_j);
+                    gemm_micro_kernel<T, true, MR>(depth, a + i0 * lda, lda, bp, c + i0 * s.k + j0, s.k, MR, nc,
+                                                   false, bias_j, segment, segment_stride);
+                if (full < s.x.out)  // the last, partial tile: its rows past the row's end are discarded
+                    gemm_micro_kernel<T, true, MR>(depth, a + full * lda, lda, bp, c + full * s.k + j0, s.k,
+                                                   s.x.out - full, nc, false, bias_j, segment, segment_stride);
             }
         }
+    });
+}
+}  // namespace detail
+
+/// With `prepacked` (from implicit_gemm_pack_weights()) w is not read. Tiles are as many output
+/// columns as best_tile_rows() picks for the output width.
+template <typename T>
+void implicit_gemm_conv_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, T* workspace,
+                                const ImplicitGemmPlan& plan, int threads, const T* prepacked = nullptr) {
+    const detail::ImplicitGemmWorkspace<T> ws(s, plan, threads, workspace);
+    if (!prepacked) implicit_gemm_pack_weights(s, w, ws.shared());
+    const T* packed = prepacked ? prepacked : ws.shared();
+    with_tile_rows<T>(best_tile_rows<T>(s.x.out), [&](auto mr) {
+        detail::implicit_gemm_forward_tiled<T, decltype(mr)::value>(s, x, bias, y, packed, ws, plan, threads);
     });
 }
 

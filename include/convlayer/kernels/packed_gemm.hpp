@@ -11,6 +11,7 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "convlayer/core/checked_math.hpp"
 
@@ -27,7 +28,39 @@ struct GemmTile {
     static constexpr int MR = 6;
 #endif
     static constexpr int NR = 2 * kLanes;
+    /// Tile heights the micro-kernel is also instantiated for, tallest first, so a GEMM whose
+    /// rows are not a multiple of MR can waste fewer (14 rows tile MNIST's 14- and 28-wide output
+    /// rows exactly, where 12 leave a third of a tile idle). 14 rows take 28 of 32 registers.
+#if defined(__AVX512F__)
+    static constexpr int kTileRows[] = {14, 12, 8};
+#else
+    static constexpr int kTileRows[] = {6};
+#endif
+    static constexpr int kMaxMR = kTileRows[0];
 };
+
+/// The tile height of GemmTile<T>::kTileRows that pads `rows` the least (the tallest on a tie).
+template <typename T>
+int best_tile_rows(index_t rows) {
+    int best = GemmTile<T>::kMaxMR;
+    index_t best_padded = (rows + best - 1) / best * best;
+    for (int mr : GemmTile<T>::kTileRows) {
+        const index_t padded = (rows + mr - 1) / mr * mr;
+        if (padded < best_padded) best = mr, best_padded = padded;
+    }
+    return best;
+}
+
+/// Calls f(std::integral_constant<int, mr>{}) for `mr`, one of GemmTile<T>::kTileRows.
+template <typename T, typename F>
+void with_tile_rows(int mr, F&& f) {
+#if defined(__AVX512F__)
+    if (mr == 14) return f(std::integral_constant<int, 14>{});
+    if (mr == 8) return f(std::integral_constant<int, 8>{});
+#endif
+    (void)mr;
+    f(std::integral_constant<int, GemmTile<T>::MR>{});
+}
 
 /// Packs a count x depth region, element (i, k) at src[i*stride_i + k*stride_k], into micro-panels
 /// of `Width` along i: element (i, k) goes to dst[(i / Width)*Width*depth + k*Width + i % Width];
@@ -83,14 +116,14 @@ void pack_b_panels_colmajor(const T* b, index_t ldb, index_t depth, index_t cols
 ///
 /// Segmented A (implicit GEMM over an input image): with `segment` < depth, row-major A's depth
 /// is depth / segment runs of `segment` contiguous values, run s starting at a + s*segment_stride.
-template <typename T, bool kARowMajor>
+template <typename T, bool kARowMajor, int MR = GemmTile<T>::MR>
 EIGEN_ALWAYS_INLINE void gemm_micro_kernel(index_t depth, const T* a, index_t lda, const T* b, T* c, index_t ldc,
                                            index_t rows, index_t cols, bool accumulate, const T* bias,
                                            index_t segment = 0, index_t segment_stride = 0) {
     using namespace Eigen::internal;
     using Tile = GemmTile<T>;
     using Packet = typename Tile::Packet;
-    constexpr int MR = Tile::MR, L = Tile::kLanes;
+    constexpr int L = Tile::kLanes;
     Packet acc0[MR], acc1[MR];
     for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = pset1<Packet>(T(0));
     if (segment <= 0) segment = depth;

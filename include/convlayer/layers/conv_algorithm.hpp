@@ -52,12 +52,21 @@ inline bool winograd_pays_off(const ConvShape& s) {
     return tiles >= 128 && kernels::kWinogradPoints * s.d1 * s.k <= (index_t{3} << 20);
 }
 
-/// The automatic choice of the implicit GEMM (forward; backward runs as im2col): inputs of at most
-/// 4 channels, where im2col's copy of F*F*D1-value patches costs as much as the arithmetic.
-/// Measured forward, 1 thread: MNIST conv1 (D1 = 1) 57 -> 130 GFLOP/s, AlexNet conv1 (D1 = 3)
-/// 190-204 -> 210; with 32 channels (MNIST conv2) im2col stays faster (187 vs 107).
+/// The automatic choice of the implicit GEMM (forward and backward-weights; backward-data runs as
+/// im2col), from measurements on this project's benchmark machine (AVX-512, 1 thread):
+/// - inputs of at most 4 channels, where im2col's copy of F*F*D1-value patches costs as much as
+///   the arithmetic: MNIST conv1 (D1 = 1) 137 -> 208-225 GFLOP/s, AlexNet conv1 (D1 = 3) 190 -> 228;
+/// - any depth where tiles of output columns (best_tile_rows(): 8, 12 or 14) leave at most 1/8 of
+///   their rows idle: MNIST conv2 248 -> 286, VGG conv5_2 260 -> 275, ResNet's 3x3/2 229 -> 254
+///   (14, 14 and 28 columns). Where more sit idle im2col's patch rows, which run on across output
+///   rows, win: 64 -> 64 channels, 3x3, 17 columns (7 of 24 idle) 180 against 225 GFLOP/s;
+///   7 columns (1 of 8 idle) 224 against 227.
 inline bool implicit_gemm_pays_off(const ConvShape& s) {
-    return kernels::implicit_gemm_applies(s) && s.d1 <= 4;
+    if (!kernels::implicit_gemm_applies(s)) return false;
+    if (s.d1 <= 4) return true;
+    const index_t mr = kernels::best_tile_rows<float>(s.x.out);
+    const index_t padded = (s.x.out + mr - 1) / mr * mr;
+    return 8 * (padded - s.x.out) <= padded;
 }
 
 /// The algorithm `requested` resolves to for problem `s`; throws std::invalid_argument when the
