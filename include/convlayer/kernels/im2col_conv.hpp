@@ -230,9 +230,10 @@ void accumulate_dw(const ConvShape& s, const T* patches, const T* dy_rows, index
         for (index_t j0 = l0; j0 < l1; j0 += kGemmJc) {
             const index_t jc = std::min(kGemmJc, l1 - j0);
             pack_b_panels_rowmajor(patches + k0 * L + j0, L, kc, jc, packed_b);
-            // A = dY^T: element (filter i, position k) at dy[k*K + i].
-            gemm_block(dy_rows + k0 * s.k, s.k, false, s.k, kc, packed_b, jc, acc + j0, L, !(overwrite && k0 == 0),
-                       static_cast<const T*>(nullptr), edge);
+            // A = dY^T: element (filter i, position k) at dy[k*K + i], in tiles of the fewest
+            // filters (see implicit_gemm_conv_backward_weights()).
+            gemm_block<T, GemmTile<T>::kMinMR>(dy_rows + k0 * s.k, s.k, false, s.k, kc, packed_b, jc, acc + j0, L,
+                                               !(overwrite && k0 == 0), static_cast<const T*>(nullptr), edge);
         }
     }
 }

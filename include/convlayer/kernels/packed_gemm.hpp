@@ -37,6 +37,7 @@ struct GemmTile {
     static constexpr int kTileRows[] = {6};
 #endif
     static constexpr int kMaxMR = kTileRows[0];
+    static constexpr int kMinMR = kTileRows[sizeof(kTileRows) / sizeof(kTileRows[0]) - 1];
 };
 
 /// The tile height of GemmTile<T>::kTileRows that pads `rows` the least (the tallest on a tie).
@@ -178,15 +179,17 @@ EIGEN_ALWAYS_INLINE void gemm_micro_kernel(index_t depth, const T* a, index_t ld
 ///
 /// B's panels are `b_panel_stride` values apart (default NR * depth: packed for this depth), so a
 /// call can multiply a sub-range of a packed block's depth.
-template <typename T>
+///
+/// Tiles are MR rows (one of GemmTile<T>::kTileRows; the edge panel then holds MR*depth values).
+template <typename T, int MR = GemmTile<T>::MR>
 void gemm_block(const T* a, index_t lda, bool a_row_major, index_t rows, index_t depth, const T* b_packed,
                 index_t cols, T* c, index_t ldc, bool accumulate, const T* bias, T* edge, index_t b_panel_stride = 0) {
-    constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
+    constexpr int NR = GemmTile<T>::NR;
     if (b_panel_stride <= 0) b_panel_stride = NR * depth;
     const index_t full = rows / MR * MR;
     if (full < rows) {
-        if (a_row_major) pack_a_panels(a + full * lda, lda, rows - full, depth, edge);
-        else pack_a_panels_colmajor(a + full, lda, rows - full, depth, edge);
+        if (a_row_major) pack_panels<MR>(a + full * lda, lda, 1, rows - full, depth, edge);
+        else pack_panels<MR>(a + full, 1, lda, rows - full, depth, edge);
     }
     for (index_t j0 = 0; j0 < cols; j0 += NR) {
         const T* bp = b_packed + (j0 / NR) * b_panel_stride;
@@ -195,13 +198,13 @@ void gemm_block(const T* a, index_t lda, bool a_row_major, index_t rows, index_t
         for (index_t i0 = 0; i0 < full; i0 += MR) {
             T* ci = c + i0 * ldc + j0;
             if (a_row_major)
-                gemm_micro_kernel<T, true>(depth, a + i0 * lda, lda, bp, ci, ldc, MR, nc, accumulate, bias_j);
+                gemm_micro_kernel<T, true, MR>(depth, a + i0 * lda, lda, bp, ci, ldc, MR, nc, accumulate, bias_j);
             else
-                gemm_micro_kernel<T, false>(depth, a + i0, lda, bp, ci, ldc, MR, nc, accumulate, bias_j);
+                gemm_micro_kernel<T, false, MR>(depth, a + i0, lda, bp, ci, ldc, MR, nc, accumulate, bias_j);
         }
         if (full < rows)
-            gemm_micro_kernel<T, false>(depth, edge, MR, bp, c + full * ldc + j0, ldc, rows - full, nc, accumulate,
-                                        bias_j);
+            gemm_micro_kernel<T, false, MR>(depth, edge, MR, bp, c + full * ldc + j0, ldc, rows - full, nc, accumulate,
+                                            bias_j);
     }
 }
 
