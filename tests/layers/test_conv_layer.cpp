@@ -358,6 +358,32 @@ TYPED_TEST(ConvLayerEveryAlgorithm, ImplicitGemmEveryTileHeight) {
     EXPECT_TRUE(kernels::forward_splits_filters<T>(few, 2)) << "the split is exercised";
 }
 
+// Under implicit_gemm, a stride-1 layer whose input depth fills the GEMM's column panels runs
+// backward-data as a forward conv over dY (kernels/test_implicit_gemm_conv.cpp checks the kernel
+// on every geometry); here through the layer, with its packed-weight buffers.
+TYPED_TEST(ConvLayerEveryAlgorithm, ImplicitGemmBackwardDataThroughTheLayer) {
+    using T = TypeParam;
+    const int saved = num_threads();
+    std::uint64_t seed = 100;
+    for (index_t f : {3, 5})
+        for (index_t pad = 0; pad < f; ++pad)
+            for (int threads : {1, 2}) {
+                set_num_threads(threads);
+                const ConvParams params(32, 40, f, 1, pad);
+                const ConvShape shape = resolve(params, Shape{2, 9, 14, 32});
+                ASSERT_TRUE(kernels::implicit_gemm_backward_data_pays_off<T>(shape));
+                for (bool cached : {false, true}) {
+                    ConvLayer<T> layer(params);
+                    layer.set_algorithm(ConvAlgorithm::implicit_gemm);
+                    layer.set_cache_packed_weights(cached);
+                    ASSERT_TRUE(support::matches_reference(layer, shape, Sharing::shared,
+                                                           support::Data::small_integers, ++seed))
+                        << shape.to_string() << " on " << threads << " threads" << (cached ? ", cached" : "");
+                }
+            }
+    set_num_threads(saved);
+}
+
 // set_cache_packed_weights: every algorithm gives the same numbers as packing per call, reuses
 // the packed copy without allocating, and repacks after non-const access to the weights (or
 // discard_packed_weights() after a write through an earlier pointer).

@@ -233,6 +233,85 @@ void implicit_gemm_conv_forward(const ConvShape& s, const T* x, const T* w, cons
     });
 }
 
+/// Backward-data of a stride-1 conv is a forward conv: dX = conv(dY, W') with W' the filters
+/// turned 180 degrees and their in/out channels swapped (W'[(ky, kx, k), d] = W[k, F_h-1-ky,
+/// F_w-1-kx, d]) and padding F - 1 - P, as tap ky of output iy reads dY row iy + P - ky. It runs
+/// as the implicit forward where that applies: stride and dilation 1 and 0 <= P <= F - 1 on both
+/// axes.
+inline bool implicit_gemm_backward_data_applies(const ConvShape& s) {
+    auto fits = [](const AxisGeometry& a) {
+        return a.stride == 1 && a.dilation == 1 && a.pad_begin >= 0 && a.pad_end >= 0 && a.pad_begin < a.kernel &&
+               a.pad_end < a.kernel;
+    };
+    return fits(s.y) && fits(s.x);
+}
+
+/// The forward problem that computes backward-data of `s` (see above): input dY, output dX.
+inline ConvShape implicit_gemm_backward_data_shape(const ConvShape& s) {
+    auto turn = [](const AxisGeometry& a) {
+        AxisGeometry b = a;
+        b.in = a.out;
+        b.out = a.in;
+        b.pad_begin = a.kernel - 1 - a.pad_begin;
+        b.pad_end = a.kernel - 1 - a.pad_end;
+        return b;
+    };
+    ConvShape t = s;
+    t.d1 = s.k;
+    t.k = s.d1;
+    t.y = turn(s.y);
+    t.x = turn(s.x);
+    t.fit = FitPolicy::exact;
+    return t;
+}
+
+/// Whether backward-data through the implicit forward beats im2col's: it applies and dX's depth
+/// (the GEMM's columns) fills at least 3/4 of its NR-column panels (MNIST conv2's 32 channels: one
+/// whole panel; a gray image's one channel would use 1 of 32 columns).
+template <typename T>
+bool implicit_gemm_backward_data_pays_off(const ConvShape& s) {
+    constexpr index_t NR = GemmTile<T>::NR;
+    return implicit_gemm_backward_data_applies(s) && 4 * s.d1 >= 3 * ((s.d1 + NR - 1) / NR * NR);
+}
+
+/// Packs W' (see implicit_gemm_backward_data_applies()) as implicit_gemm_pack_weights() packs the
+/// weights of implicit_gemm_backward_data_shape(s): NR panels of input channels d over the whole
+/// depth (ky, kx, k) of W', each run of d contiguous in OHWI w.
+template <typename T>
+void implicit_gemm_pack_backward_data_weights(const ConvShape& s, const T* w, T* packed) {
+    constexpr index_t NR = GemmTile<T>::NR;
+    const index_t D = s.d1, Fh = s.y.kernel, Fw = s.x.kernel, L = s.patch_length(), Lt = Fh * Fw * s.k;
+    for (index_t j0 = 0; j0 < D; j0 += NR) {
+        const index_t nc = std::min(NR, D - j0);
+        T* dst = packed + j0 * Lt;
+        for (index_t ky = 0; ky < Fh; ++ky)
+            for (index_t kx = 0; kx < Fw; ++kx)
+                for (index_t k = 0; k < s.k; ++k, dst += NR) {
+                    const T* src = w + k * L + ((Fh - 1 - ky) * Fw + (Fw - 1 - kx)) * D + j0;
+                    std::copy_n(src, nc, dst);
+                    std::fill(dst + nc, dst + NR, T(0));
+                }
+    }
+}
+
+/// dx = backward-data of conv `s` (overwritten) as the implicit forward of
+/// implicit_gemm_backward_data_shape(s) over dy; `plan` and `workspace` are for that shape (see
+/// implicit_gemm_workspace_elements()). With `prepacked` (from
+/// implicit_gemm_pack_backward_data_weights()) w is not read. Needs
+/// implicit_gemm_backward_data_applies(s).
+template <typename T>
+void implicit_gemm_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* dx, T* workspace,
+                                      const ImplicitGemmPlan& plan, int threads, const T* prepacked = nullptr) {
+    const ConvShape t = implicit_gemm_backward_data_shape(s);
+    if (!prepacked) {
+        T* packed = detail::ImplicitGemmWorkspace<T>(t, plan, threads, workspace).shared();
+        implicit_gemm_pack_backward_data_weights(s, w, packed);
+        prepacked = packed;
+    }
+    implicit_gemm_conv_forward(t, dy, static_cast<const T*>(nullptr), static_cast<const T*>(nullptr), dx, workspace, plan,
+                               threads, prepacked);
+}
+
 namespace detail {
 // Packs patch columns [j0, j0 + nc) of `count` consecutive positions, the first at output row
 // `r` (of the padded block) and column `ox`, into one NR-column panel: panel[p*NR + j]. Column

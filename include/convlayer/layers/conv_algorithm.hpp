@@ -18,7 +18,8 @@ enum class ConvAlgorithm {
     winograd,   ///< Winograd F(4x4, 3x3) forward and backward-data (dW as for im2col): 3x3,
                 ///< stride 1, dilation 1, padding <= 2
     implicit_gemm,  ///< forward and backward-weights read patches from padded input rows (no
-                    ///< im2col matrix); backward-data as im2col: dilation 1 along the width
+                    ///< im2col matrix); backward-data as a forward conv over dY where the stride is
+                    ///< 1 (else as im2col): dilation 1 along the width
     direct,     ///< the nested-loop reference: any configuration, slow, allocates
 };
 
@@ -52,8 +53,7 @@ inline bool winograd_pays_off(const ConvShape& s) {
     return tiles >= 128 && kernels::kWinogradPoints * s.d1 * s.k <= (index_t{3} << 20);
 }
 
-/// The automatic choice of the implicit GEMM (forward and backward-weights; backward-data runs as
-/// im2col), from measurements on this project's benchmark machine (AVX-512, 1 thread):
+/// The automatic choice of the implicit GEMM (see ConvAlgorithm::implicit_gemm), from measurements on this project's benchmark machine (AVX-512, 1 thread):
 /// - inputs of at most 4 channels, where im2col's copy of F*F*D1-value patches costs as much as
 ///   the arithmetic: MNIST conv1 (D1 = 1) 137 -> 208-225 GFLOP/s, AlexNet conv1 (D1 = 3) 190 -> 228;
 /// - any depth where tiles of output columns (best_tile_rows(): 8, 12 or 14) leave at most 1/8 of

@@ -27,8 +27,9 @@ namespace convlayer {
 /// The algorithm is chosen per input shape (set_algorithm() forces one, see conv_algorithm.hpp):
 /// everything runs a packed GEMM per block of output positions; a 1x1 kernel with stride 1 and no
 /// padding reads the input as the patch matrix (gemm1x1), other layers build each block's patches
-/// by im2col, or read them in place from padded input rows (implicit GEMM: the forward pass for
-/// few input channels, backward-weights wherever it applies), or go through Winograd. Patch
+/// by im2col, or read them in place from padded input rows (implicit GEMM: the forward pass where
+/// it pays off, with backward-data as a forward conv over dY at stride 1; backward-weights
+/// wherever it applies), or go through Winograd. Patch
 /// blocks and per-thread buffers live in a workspace the layer owns and reuses
 /// (workspace_bytes(), about workspace_budget_bytes() per thread); the weights packed for the
 /// GEMM in a buffer of their own (packed_weight_bytes(), set_cache_packed_weights()).
@@ -185,6 +186,11 @@ private:
             run_winograd(true, dy, dx, packed);
             dx = nullptr;
         }
+        if (dx && implicit_dx_) {  // a forward conv over dY (stride 1)
+            kernels::implicit_gemm_conv_backward_data(shape_, dy, w, dx, workspace_.data() + implicit_offset_,
+                                                      implicit_dx_plan_, threads_, packed);
+            dx = nullptr;
+        }
         // The rest (db, and dW or dX where no path above took them) through im2col.
         kernels::im2col_conv_backward(shape_, x, dy, w, dx, dw, db, workspace_.data(), block_rows_, threads_,
                                       algorithm_ == ConvAlgorithm::gemm1x1, packed, forward_block_rows_);
@@ -218,6 +224,9 @@ private:
         } else if (algorithm_ == ConvAlgorithm::implicit_gemm && !backward_data) {
             packed.resize(kernels::implicit_gemm_packed_weight_elements<T>(shape_));
             kernels::implicit_gemm_pack_weights(shape_, w, packed.data());
+        } else if (backward_data && implicit_dx_) {
+            packed.resize(kernels::implicit_gemm_packed_weight_elements<T>(kernels::implicit_gemm_backward_data_shape(shape_)));
+            kernels::implicit_gemm_pack_backward_data_weights(shape_, w, packed.data());
         } else {
             packed.resize(kernels::packed_weight_elements<T>(shape_));
             if (backward_data) kernels::im2col_pack_backward_data_weights(shape_, w, packed.data(), threads_);
@@ -271,6 +280,14 @@ private:
             implicit_plan_ = kernels::ImplicitGemmPlan::make(shape_, budget_elements, threads_);
             implicit_elements = kernels::implicit_gemm_workspace_elements<T>(shape_, implicit_plan_, threads_, false);
         }
+        // Backward-data as a forward conv over dY, where the implicit forward runs and that pays off.
+        implicit_dx_ = algorithm_ == ConvAlgorithm::implicit_gemm && kernels::implicit_gemm_backward_data_pays_off<T>(shape_);
+        if (implicit_dx_) {
+            const ConvShape turned = kernels::implicit_gemm_backward_data_shape(shape_);
+            implicit_dx_plan_ = kernels::ImplicitGemmPlan::make(turned, budget_elements, threads_);
+            implicit_elements = std::max(
+                implicit_elements, kernels::implicit_gemm_workspace_elements<T>(turned, implicit_dx_plan_, threads_, false));
+        }
         if (implicit_dw_) {
             const bool split = kernels::implicit_gemm_dw_splits_taps<T>(shape_, threads_);
             implicit_dw_plan_ = kernels::ImplicitGemmPlan::make(shape_, budget_elements, split ? 1 : threads_, 1);
@@ -298,8 +315,9 @@ private:
     index_t forward_block_rows_ = 1;  // blocks that need no colouring
     index_t im2col_elements_ = 0;
     index_t winograd_block_tiles_fwd_ = 0, winograd_block_tiles_bwd_ = 0;
-    kernels::ImplicitGemmPlan implicit_plan_{}, implicit_dw_plan_{};
+    kernels::ImplicitGemmPlan implicit_plan_{}, implicit_dw_plan_{}, implicit_dx_plan_{};
     bool implicit_dw_ = false;     // backward-weights through the implicit GEMM
+    bool implicit_dx_ = false;     // backward-data through the implicit forward
     index_t implicit_offset_ = 0;  // of its part of the workspace
     int requested_threads_ = 0;
     int threads_ = 1;

@@ -1,0 +1,70 @@
+// Implicit-GEMM backward-data (a forward conv over dY with the filters turned 180 degrees) against
+// the nested-loop reference on randomly drawn stride-1 problems, float and double, 1 and 2
+// threads, with the weights packed by the call or passed prepacked.
+#include "convlayer/kernels/implicit_gemm_conv.hpp"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "convlayer/kernels/direct_conv.hpp"
+#include "tests/support/compare.hpp"
+#include "tests/support/conv_problems.hpp"
+
+using namespace convlayer;
+using namespace convlayer::kernels;
+using convlayer::support::all_near;
+
+template <typename T>
+class ImplicitGemmBackwardData : public ::testing::Test {};
+using Scalars = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(ImplicitGemmBackwardData, Scalars);
+
+TYPED_TEST(ImplicitGemmBackwardData, MatchesTheReferenceOnEveryStrideOneGeometry) {
+    using T = TypeParam;
+    int ran = 0;
+    for (std::uint64_t seed = 1; seed <= 200; ++seed) {
+        // Stride and dilation 1; padding up to 3 (only P <= F - 1 applies); depths around NR.
+        const auto p = support::draw_problem(seed * 31 + 7, {3, 20, 40, 20, 5, 1, 3, 1});
+        const ConvShape& s = p.shape;
+        if (!implicit_gemm_backward_data_applies(s)) continue;
+        const ConvShape t = implicit_gemm_backward_data_shape(s);
+        ASSERT_EQ(t.output(), s.input()) << p.to_string();
+        ASSERT_EQ(t.input(), s.output()) << p.to_string();
+        Volume<T> dy(s.output()), dx(s.input()), dx_ref(s.input());
+        std::vector<T> w(static_cast<std::size_t>(s.k * s.patch_length()));
+        support::fill_small_integers(dy, seed);
+        support::fill_small_integers(w.data(), static_cast<index_t>(w.size()), seed + 1);
+        direct_conv_backward_data(s, dy.data(), w.data(), dx_ref.data());
+
+        const int threads = 1 + static_cast<int>(seed % 2);
+        const auto plan = ImplicitGemmPlan::make(t, 1 + static_cast<index_t>(seed * 1009 % 20000), threads);
+        std::vector<T> workspace(static_cast<std::size_t>(implicit_gemm_workspace_elements<T>(t, plan, threads)));
+        dx.fill(T(99));  // overwritten
+        implicit_gemm_conv_backward_data(s, dy.data(), w.data(), dx.data(), workspace.data(), plan, threads);
+        ASSERT_TRUE(all_near(dx.data(), dx_ref.data(), s.input(), 0.0)) << p.to_string();
+
+        std::vector<T> packed(static_cast<std::size_t>(implicit_gemm_packed_weight_elements<T>(t)));
+        implicit_gemm_pack_backward_data_weights(s, w.data(), packed.data());
+        dx.fill(T(99));
+        implicit_gemm_conv_backward_data(s, dy.data(), static_cast<const T*>(nullptr), dx.data(), workspace.data(), plan,
+                                         threads, packed.data());
+        ASSERT_TRUE(all_near(dx.data(), dx_ref.data(), s.input(), 0.0)) << "prepacked " << p.to_string();
+        ++ran;
+    }
+    EXPECT_GT(ran, 40);
+}
+
+TEST(ImplicitGemmBackwardDataChoice, WhereItAppliesAndPaysOff) {
+    auto shape = [](const ConvParams& p, const Shape& in) { return resolve(p, in); };
+    const ConvShape mnist2 = shape(ConvParams(32, 64, 5, 1, 2), {1, 14, 14, 32});
+    EXPECT_TRUE(implicit_gemm_backward_data_applies(mnist2));
+    EXPECT_TRUE(implicit_gemm_backward_data_pays_off<float>(mnist2)) << "32 channels: one whole panel";
+    const ConvShape mnist1 = shape(ConvParams(1, 32, 5, 1, 2), {1, 28, 28, 1});
+    EXPECT_TRUE(implicit_gemm_backward_data_applies(mnist1));
+    EXPECT_FALSE(implicit_gemm_backward_data_pays_off<float>(mnist1)) << "1 of 32 panel columns";
+    EXPECT_FALSE(implicit_gemm_backward_data_applies(shape(ConvParams(32, 8, 3, 2, 1), {1, 9, 9, 32}))) << "stride 2";
+    EXPECT_FALSE(implicit_gemm_backward_data_applies(shape(ConvParams(32, 8, 3, 1, 3), {1, 9, 9, 32}))) << "P > F - 1";
+    EXPECT_FALSE(implicit_gemm_backward_data_applies(shape(ConvParams(32, 8, 3, 1, 1).with_dilation(2), {1, 9, 9, 32})))
+        << "dilated";
+}
