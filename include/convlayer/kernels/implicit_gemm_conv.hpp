@@ -391,6 +391,25 @@ void pack_patch_panel(const ConvShape& s, const T* pad, index_t Wp, index_t r, i
 }  // namespace detail
 
 namespace detail {
+// The output columns [c, d) for which some patch column in [j0, j0 + nc) reads inside the
+// image along the width (dilation 1): for the others every such tap is left or right padding.
+inline std::pair<index_t, index_t> live_output_columns(const ConvShape& s, index_t j0, index_t nc) {
+    const index_t D = s.d1, span = s.x.kernel * D;
+    index_t kx_lo = s.x.kernel, kx_hi = -1;  // the kernel columns of the patch columns
+    for (index_t j = j0; j < j0 + nc;) {
+        const index_t ky = j / span, end = std::min(j0 + nc, (ky + 1) * span);
+        kx_lo = std::min(kx_lo, (j - ky * span) / D);
+        kx_hi = std::max(kx_hi, (end - 1 - ky * span) / D);
+        j = end;
+    }
+    // Tap kx of output column ox reads input column ox*S - P + kx.
+    const index_t S = s.x.stride, P = s.x.pad_begin;
+    const index_t c = kx_hi >= P ? 0 : (P - kx_hi + S - 1) / S;
+    const index_t last = s.x.in - 1 + P - kx_lo;  // ox*S <= last
+    const index_t d = last < 0 ? 0 : std::min(s.x.out, last / S + 1);
+    return {c, d};
+}
+
 // implicit_gemm_conv_backward_weights() with tiles of MR filters.
 template <typename T, int MR>
 void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const T* dy, T* dw, T* workspace,
@@ -409,8 +428,14 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
         fill_padded_rows(s, x, n, oy0, oy1, plan.padded_width, ws.pad(t));
         const index_t positions = (oy1 - oy0) * s.x.out;
         const T* dy_block = dy + (n * s.y.out + oy0) * s.x.out * s.k;
-        for (index_t p0 = 0; p0 < positions; p0 += kImplicitDwDepth) {
-            const index_t kc = std::min(kImplicitDwDepth, positions - p0);
+        // Chunks of whole output rows, so that a panel's live output columns are the same in every
+        // row of the chunk, where the width is padded and a chunk holds at least 8 rows (224 of
+        // VGG conv1_2's columns a chunk measured 4% slower than 256 positions).
+        const index_t W2 = s.x.out;
+        const bool whole_rows = (s.x.pad_begin > 0 || s.x.pad_end > 0) && 8 * W2 <= kImplicitDwDepth;
+        const index_t chunk = whole_rows ? kImplicitDwDepth / W2 * W2 : kImplicitDwDepth;
+        for (index_t p0 = 0; p0 < positions; p0 += chunk) {
+            const index_t kc = std::min(chunk, positions - p0);
             // dY^T's last, partial MR panel of filters: read in place (its rows past K are the next
             // position's filters, computed and dropped) unless that would read past dY's end;
             // then packed once for every patch panel.
@@ -421,7 +446,7 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
                 const index_t nc = std::min<index_t>(NR, l1 - j0);
                 // Only output rows whose taps in these columns (kernel rows ky_a..ky_b) reach
                 // inside the image contribute; the others multiply zero padding: skipped.
-                const index_t segment = s.x.kernel * s.d1, ky_a = j0 / segment, ky_b = (j0 + nc - 1) / segment;
+                const index_t span = s.x.kernel * s.d1, ky_a = j0 / span, ky_b = (j0 + nc - 1) / span;
                 index_t q0 = p0, q1 = p0 + kc;
                 auto live_row = [&](index_t oy) {
                     for (index_t ky = ky_a; ky <= ky_b; ++ky) {
@@ -430,25 +455,39 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
                     }
                     return false;
                 };
-                while (q0 < q1 && !live_row(oy0 + q0 / s.x.out)) q0 = (q0 / s.x.out + 1) * s.x.out;
-                while (q1 > q0 && !live_row(oy0 + (q1 - 1) / s.x.out)) q1 = (q1 - 1) / s.x.out * s.x.out;
+                while (q0 < q1 && !live_row(oy0 + q0 / W2)) q0 = (q0 / W2 + 1) * W2;
+                while (q1 > q0 && !live_row(oy0 + (q1 - 1) / W2)) q1 = (q1 - 1) / W2 * W2;
                 q0 = std::min(q0, p0 + kc);
                 q1 = std::max(q1, q0);
                 if (q0 == q1) continue;
-                pack_patch_panel(s, ws.pad(t), plan.padded_width, q0 / s.x.out, q0 % s.x.out, q1 - q0, j0, nc,
-                                         ws.dw_panel(t));
-                // dW^T[:, j0:j0+nc] += dY^T (K x positions, dY read in place) * panel.
-                if (full > 0)
-                    gemm_block<T, MR>(dy_block + q0 * s.k, s.k, false, full, q1 - q0, ws.dw_panel(t), nc, acc + j0, L,
-                                      true, static_cast<const T*>(nullptr), ws.dw_edge(t));
+                // Positions [first, first + run) of each of `runs` rows: with whole rows, only the
+                // output columns whose taps reach inside the image (left and right padding skipped).
+                index_t first = q0, run = q1 - q0, runs = 1;
+                if (whole_rows) {
+                    const auto [c, d] = live_output_columns(s, j0, nc);
+                    if (c >= d) continue;
+                    if (c > 0 || d < W2) first = q0 + c, run = d - c, runs = (q1 - q0) / W2;
+                }
+                for (index_t r = 0; r < runs; ++r) {
+                    const index_t q = first + r * W2;
+                    pack_patch_panel(s, ws.pad(t), plan.padded_width, q / W2, q % W2, run, j0, nc,
+                                     ws.dw_panel(t) + r * run * NR);
+                }
+                // dW^T[:, j0:j0+nc] += dY^T (K x positions, dY read in place) * panel, in `runs`
+                // segments of `run` positions, a row of dY (or of the packed edge) apart.
+                const index_t depth = runs * run, dy_row = runs > 1 ? W2 * s.k : 0;
+                for (index_t i0 = 0; i0 < full; i0 += MR)
+                    gemm_micro_kernel<T, false, MR>(depth, dy_block + first * s.k + i0, s.k, ws.dw_panel(t),
+                                                    acc + i0 * L + j0, L, MR, nc, true, static_cast<const T*>(nullptr),
+                                                    run, dy_row);
                 if (full < s.k && edge_in_place)
-                    gemm_micro_kernel<T, false, MR>(q1 - q0, dy_block + q0 * s.k + full, s.k, ws.dw_panel(t),
-                                                acc + full * L + j0, L, s.k - full, nc, true,
-                                                static_cast<const T*>(nullptr));
+                    gemm_micro_kernel<T, false, MR>(depth, dy_block + first * s.k + full, s.k, ws.dw_panel(t),
+                                                    acc + full * L + j0, L, s.k - full, nc, true,
+                                                    static_cast<const T*>(nullptr), run, dy_row);
                 else if (full < s.k)
-                    gemm_micro_kernel<T, false, MR>(q1 - q0, ws.dw_edge(t) + (q0 - p0) * MR, MR, ws.dw_panel(t),
-                                                acc + full * L + j0, L, s.k - full, nc, true,
-                                                static_cast<const T*>(nullptr));
+                    gemm_micro_kernel<T, false, MR>(depth, ws.dw_edge(t) + (first - p0) * MR, MR, ws.dw_panel(t),
+                                                    acc + full * L + j0, L, s.k - full, nc, true,
+                                                    static_cast<const T*>(nullptr), run, runs > 1 ? W2 * MR : 0);
             }
         }
     };

@@ -115,8 +115,9 @@ void pack_b_panels_colmajor(const T* b, index_t ldb, index_t depth, index_t cols
 /// panels are the column-major case with lda = MR). All MR rows of A are read. bias (`cols`
 /// values, may be null = 0) is used only when !accumulate.
 ///
-/// Segmented A (implicit GEMM over an input image): with `segment` < depth, row-major A's depth
-/// is depth / segment runs of `segment` contiguous values, run s starting at a + s*segment_stride.
+/// Segmented A (implicit GEMM over an input image): with `segment` < depth, A's depth is
+/// depth / segment runs of `segment` steps, run s starting at a + s*segment_stride (row-major:
+/// contiguous values of each row; column-major: `segment` columns lda apart). B runs on unbroken.
 template <typename T, bool kARowMajor, int MR = GemmTile<T>::MR>
 EIGEN_ALWAYS_INLINE void gemm_micro_kernel(index_t depth, const T* a, index_t lda, const T* b, T* c, index_t ldc,
                                            index_t rows, index_t cols, bool accumulate, const T* bias,
@@ -135,7 +136,7 @@ EIGEN_ALWAYS_INLINE void gemm_micro_kernel(index_t depth, const T* a, index_t ld
 #pragma GCC unroll 16
 #endif
             for (int i = 0; i < MR; ++i) {
-                const Packet ai = pset1<Packet>(kARowMajor ? a[i * lda + k] : a[(k0 + k) * lda + i]);
+                const Packet ai = pset1<Packet>(kARowMajor ? a[i * lda + k] : a[k * lda + i]);
                 acc0[i] = pmadd(ai, b0, acc0[i]);
                 acc1[i] = pmadd(ai, b1, acc1[i]);
             }
