@@ -31,20 +31,46 @@ def geomean(xs):
 def table(peak, rates):
     lines = ["| layer | N | pass | threads | convlayer GFLOP/s | oneDNN GFLOP/s | ratio | convlayer % of peak |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    ratios = defaultdict(list)
+    ratios = defaultdict(list)  # (pass, threads) -> [(ratio, configuration)]
     for (layer, n, p, t), r in sorted(rates.items(), key=lambda kv: (kv[0][3], kv[0][2], kv[0][0], kv[0][1])):
         c, o = r.get("convlayer"), r.get("onednn")
         ratio = c / o if c and o else None
         if ratio:
-            ratios[(PASSES[p], t)].append(ratio)
+            ratios[(PASSES[p], t)].append((ratio, f"{SUITE[layer]} N={n}"))
         lines.append(f"| {SUITE[layer]} | {n} | {PASSES[p]} | {t} | {c:.0f} | "
                      f"{'%.0f' % o if o else '-'} | {'%.2f' % ratio if ratio else '-'} | "
                      f"{100 * c / peak.get(t, float('nan')):.0f}% |")
-    summary = ["| pass | threads | geometric mean convlayer/oneDNN | worst |", "| --- | --- | --- | --- |"]
+    summary = ["| pass | threads | geometric mean convlayer/oneDNN | worst | below 0.8 |",
+               "| --- | --- | --- | --- | --- |"]
     for (p, t), rs in sorted(ratios.items()):
-        summary.append(f"| {p} | {t} | {geomean(rs):.2f} | {min(rs):.2f} |")
+        worst = min(rs)
+        below = sum(1 for r, _ in rs if r < 0.8)
+        summary.append(f"| {p} | {t} | {geomean([r for r, _ in rs]):.2f} | {worst[0]:.2f} ({worst[1]}) | "
+                       f"{below} of {len(rs)} |")
     peak_line = ", ".join(f"{v:.0f} GFLOP/s on {k} thread{'s' if k > 1 else ''}" for k, v in sorted(peak.items()))
-    return f"Measured peak (FMA loop): {peak_line}.\n\n" + "\n".join(summary) + "\n\n" + "\n".join(lines) + "\n"
+    return (f"Measured peak (FMA loop): {peak_line}.\n\n" + "\n".join(summary) + "\n\n" + scaling(rates) + "\n\n" +
+            "\n".join(lines) + "\n")
+
+
+def scaling(rates):
+    """2-thread speed-up over 1 thread at N = 8, per layer and pass, convlayer and oneDNN."""
+    lines = ["2-thread speed-up at N = 8 (2-thread GFLOP/s / 1-thread GFLOP/s):", "",
+             "| layer | " + " | ".join(f"{p} convlayer | {p} oneDNN" for p in PASSES) + " |",
+             "| --- |" + " --- | --- |" * len(PASSES)]
+    speedups = []
+    for layer in sorted({l for (l, n, _, _) in rates if n == 8}):
+        cells = []
+        for p in range(len(PASSES)):
+            for lib in ("convlayer", "onednn"):
+                one, two = rates.get((layer, 8, p, 1), {}).get(lib), rates.get((layer, 8, p, 2), {}).get(lib)
+                cells.append(f"{two / one:.2f}" if one and two else "-")
+                if lib == "convlayer" and one and two:
+                    speedups.append(two / one)
+        lines.append(f"| {SUITE[layer]} | " + " | ".join(cells) + " |")
+    if speedups:
+        lines += ["", f"convlayer: lowest {min(speedups):.2f}, {sum(1 for x in speedups if x < 1.8)} of "
+                      f"{len(speedups)} below 1.8."]
+    return "\n".join(lines)
 
 
 def chart(rates, path):
