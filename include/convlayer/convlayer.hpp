@@ -12,6 +12,7 @@
 #include "convlayer/core/shape.hpp"
 #include "convlayer/core/threading.hpp"
 #include "convlayer/core/volume.hpp"
+#include "convlayer/kernels/bias_gradient.hpp"
 #include "convlayer/kernels/direct_conv.hpp"
 #include "convlayer/kernels/im2col.hpp"
 #include "convlayer/kernels/im2col_conv.hpp"

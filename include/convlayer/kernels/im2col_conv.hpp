@@ -29,6 +29,7 @@
 #include "convlayer/core/conv_shape.hpp"
 #include "convlayer/core/eigen_types.hpp"
 #include "convlayer/core/threading.hpp"
+#include "convlayer/kernels/bias_gradient.hpp"
 #include "convlayer/kernels/im2col.hpp"
 #include "convlayer/kernels/packed_gemm.hpp"
 
@@ -463,10 +464,7 @@ template <typename T>
 void im2col_conv_backward(const ConvShape& s, const T* x, const T* dy, const T* w, T* dx, T* dw, T* db,
                           T* workspace, index_t block_rows, int threads = 1, bool skip_im2col = false,
                           const T* prepacked = nullptr, index_t free_block_rows = 0) {
-    if (db)
-        VectorMap<T>(db, s.k).noalias() =
-            // dY as K x positions column-major: the sum of its columns reads dY in order.
-            ConstMatrixMap<T>(dy, s.k, s.output_positions()).rowwise().sum();
+    if (db) conv_bias_gradient(dy, s.output_positions(), s.k, db, static_cast<T*>(nullptr), 1);
     if (dw) im2col_conv_backward_weights(s, x, dy, dw, workspace, block_rows, threads, skip_im2col);
     if (dx)
         im2col_conv_backward_data(s, dy, w, dx, workspace, block_rows, threads, skip_im2col, prepacked,

@@ -8,6 +8,7 @@
 #include "convlayer/core/aligned_buffer.hpp"
 #include "convlayer/core/conv_shape.hpp"
 #include "convlayer/core/threading.hpp"
+#include "convlayer/kernels/bias_gradient.hpp"
 #include "convlayer/kernels/direct_conv.hpp"
 #include "convlayer/kernels/im2col_conv.hpp"
 #include "convlayer/layers/conv_algorithm.hpp"
@@ -177,6 +178,10 @@ private:
             return;
         }
         const T* packed = dx ? packed_weights(true) : nullptr;
+        if (db) {
+            kernels::conv_bias_gradient(dy, shape_.output_positions(), shape_.k, db, bias_partials_.data(), threads_);
+            db = nullptr;
+        }
         if (dw && implicit_dw_) {  // patches packed straight from the input: no im2col matrix
             kernels::implicit_gemm_conv_backward_weights(shape_, x, dy, dw, workspace_.data() + implicit_offset_,
                                                          implicit_dw_plan_, threads_);
@@ -191,7 +196,7 @@ private:
                                                       implicit_dx_plan_, threads_, packed);
             dx = nullptr;
         }
-        // The rest (db, and dW or dX where no path above took them) through im2col.
+        // The rest (dW or dX where no path above took them) through im2col.
         kernels::im2col_conv_backward(shape_, x, dy, w, dx, dw, db, workspace_.data(), block_rows_, threads_,
                                       algorithm_ == ConvAlgorithm::gemm1x1, packed, forward_block_rows_);
     }
@@ -296,6 +301,7 @@ private:
         }
         elements = checked_add(elements, implicit_elements, "workspace");  // last
         workspace_.resize(elements);
+        bias_partials_.resize(kernels::conv_bias_gradient_scratch_elements(shape_.k, threads_));
         cached_input_ = input;
         discard_packed_weights();  // the layout depends on the algorithm
     }
@@ -305,6 +311,7 @@ private:
     AlignedBuffer<T> workspace_;
     AlignedBuffer<T> packed_forward_;   // packed weights (both passes unless cached)
     AlignedBuffer<T> packed_backward_;  // backward-data's, with set_cache_packed_weights()
+    AlignedBuffer<T> bias_partials_;    // per-thread partial sums of db
     bool cache_packed_ = false, forward_packed_fresh_ = false, backward_packed_fresh_ = false;
     index_t budget_ = kDefaultWorkspaceBudget;
     ConvAlgorithm requested_ = ConvAlgorithm::automatic;
