@@ -40,13 +40,14 @@ def table(peak, rates):
         lines.append(f"| {SUITE[layer]} | {n} | {PASSES[p]} | {t} | {c:.0f} | "
                      f"{'%.0f' % o if o else '-'} | {'%.2f' % ratio if ratio else '-'} | "
                      f"{100 * c / peak.get(t, float('nan')):.0f}% |")
-    summary = ["| pass | threads | geometric mean convlayer/oneDNN | worst | below 0.8 |",
-               "| --- | --- | --- | --- | --- |"]
+    summary = ["| pass | threads | geometric mean convlayer/oneDNN | N=1 | N=8 | worst | below 0.8 |",
+               "| --- | --- | --- | --- | --- | --- | --- |"]
     for (p, t), rs in sorted(ratios.items()):
         worst = min(rs)
         below = sum(1 for r, _ in rs if r < 0.8)
-        summary.append(f"| {p} | {t} | {geomean([r for r, _ in rs]):.2f} | {worst[0]:.2f} ({worst[1]}) | "
-                       f"{below} of {len(rs)} |")
+        by_n = [geomean([r for r, name in rs if name.endswith(f"N={n}")]) for n in (1, 8)]
+        summary.append(f"| {p} | {t} | {geomean([r for r, _ in rs]):.2f} | {by_n[0]:.2f} | {by_n[1]:.2f} | "
+                       f"{worst[0]:.2f} ({worst[1]}) | {below} of {len(rs)} |")
     peak_line = ", ".join(f"{v:.0f} GFLOP/s on {k} thread{'s' if k > 1 else ''}" for k, v in sorted(peak.items()))
     return (f"Measured peak (FMA loop): {peak_line}.\n\n" + "\n".join(summary) + "\n\n" + scaling(rates) + "\n\n" +
             "\n".join(lines) + "\n")
