@@ -68,3 +68,19 @@ TEST(ImplicitGemmBackwardDataChoice, WhereItAppliesAndPaysOff) {
     EXPECT_FALSE(implicit_gemm_backward_data_applies(shape(ConvParams(32, 8, 3, 1, 1).with_dilation(2), {1, 9, 9, 32})))
         << "dilated";
 }
+
+// Threads take contiguous runs of blocks: the plan's blocks leave the busiest thread no more
+// output rows than an even split would (28 rows on 2 threads: not 7 blocks of 4, 16 against 12).
+TEST(ImplicitGemmPlan, BlocksSplitEvenlyOverThreads) {
+    for (index_t h : {7, 14, 28, 55})
+        for (index_t n : {1, 3})
+            for (int threads : {2, 3}) {
+                const ConvShape s = resolve(ConvParams(8, 8, 3, 1, 1), Shape{n, h, h, 8});
+                const auto plan = ImplicitGemmPlan::make(s, index_t{1} << 30, threads);
+                const index_t blocks = s.n * plan.blocks_per_image(s);
+                const index_t busiest = (blocks + threads - 1) / threads * plan.rows_per_block;
+                EXPECT_EQ(busiest, (n * h + threads - 1) / threads) << h << " rows, N = " << n << ", " << threads;
+            }
+    const ConvShape resnet = resolve(ConvParams(128, 128, 3, 2, 1).with_fit(FitPolicy::crop), Shape{1, 56, 56, 128});
+    EXPECT_EQ(ImplicitGemmPlan::make(resnet, index_t{1} << 30, 2).rows_per_block, 2);
+}

@@ -47,6 +47,15 @@ struct ImplicitGemmPlan {
         const index_t parts = blocks_per_thread * threads;
         const index_t by_threads = (s.n * s.y.out + parts - 1) / parts;
         p.rows_per_block = std::clamp<index_t>(std::min(by_budget, by_threads), 1, s.y.out);
+        // Threads take contiguous runs of blocks (parallel_for's static schedule), so the busiest
+        // takes ceil(blocks / threads) of them: the tallest blocks that keep that load least. 28
+        // rows on 2 threads in 7 blocks of 4 are 16 rows against 12; 14 blocks of 2, 14 each.
+        auto busiest = [&](index_t rows) {
+            const index_t blocks = s.n * ((s.y.out + rows - 1) / rows);
+            return (blocks + threads - 1) / threads * rows;
+        };
+        for (index_t rows = p.rows_per_block - 1; threads > 1 && rows >= 1; --rows)
+            if (busiest(rows) < busiest(p.rows_per_block)) p.rows_per_block = rows;
         p.block_input_rows = (p.rows_per_block - 1) * s.y.stride + fixed;
         return p;
     }
