@@ -1,5 +1,6 @@
-// Implicit-GEMM convolution, forward: the GEMM micro-kernel reads the patches straight from a
-// zero-padded copy of the input rows, so no im2col matrix is built.
+// Implicit-GEMM convolution: the GEMM micro-kernel reads the patches straight from a
+// zero-padded copy of the input rows, so no im2col matrix is built. Forward; backward-data at
+// stride 1 as a forward conv over dY; backward-weights with patch panels packed from the rows.
 //
 // In NHWC, output (oy, ox)'s taps for one kernel row ky are F_w * D1 contiguous values of the
 // padded input row oy*S_y + ky*dil_y, starting at column ox*S_x (dilation 1 along x). So the
@@ -36,8 +37,12 @@ struct ImplicitGemmPlan {
     index_t block_input_rows;
 
     /// `blocks_per_thread`: 4 balances the forward's independent blocks; backward-weights wants
-    /// long blocks (its GEMM's depth) and asks for 1.
-    static ImplicitGemmPlan make(const ConvShape& s, index_t budget_elements, int threads, index_t blocks_per_thread = 4) {
+    /// long blocks (its GEMM's depth) and asks for 1. `balance_rows` (forward with more than one
+    /// block per thread) shortens blocks until the threads' shares of rows are even; a forward
+    /// whose threads split the filters (forward_splits_filters()) runs every block on every
+    /// thread and gains nothing from it but more padded rows to fill.
+    static ImplicitGemmPlan make(const ConvShape& s, index_t budget_elements, int threads, index_t blocks_per_thread = 4,
+                                 bool balance_rows = true) {
         ImplicitGemmPlan p{};
         p.padded_width = checked_add(checked_mul(s.x.out - 1, s.x.stride), s.x.kernel, "implicit GEMM row");
         const index_t row = checked_mul(p.padded_width, s.d1, "implicit GEMM row");
@@ -54,7 +59,8 @@ struct ImplicitGemmPlan {
             const index_t blocks = s.n * ((s.y.out + rows - 1) / rows);
             return (blocks + threads - 1) / threads * rows;
         };
-        for (index_t rows = p.rows_per_block - 1; threads > 1 && rows >= 1; --rows)
+        const bool balance = balance_rows && threads > 1 && blocks_per_thread > 1;
+        for (index_t rows = p.rows_per_block - 1; balance && rows >= 1; --rows)
             if (busiest(rows) < busiest(p.rows_per_block)) p.rows_per_block = rows;
         p.block_input_rows = (p.rows_per_block - 1) * s.y.stride + fixed;
         return p;
@@ -139,8 +145,9 @@ struct ImplicitGemmWorkspace {
 };
 }  // namespace detail
 
-/// Workspace values for forward and backward-weights (see detail::ImplicitGemmWorkspace). Without
-/// `packed_weights`, every forward call must pass `prepacked` weights.
+/// Workspace values for forward, backward-data and backward-weights (see
+/// detail::ImplicitGemmWorkspace). Without `packed_weights`, every forward or backward-data call
+/// must pass `prepacked` weights.
 template <typename T>
 index_t implicit_gemm_workspace_elements(const ConvShape& s, const ImplicitGemmPlan& p, int threads,
                                          bool packed_weights = true) {
@@ -173,8 +180,6 @@ index_t fill_padded_rows(const ConvShape& s, const T* x, index_t n, index_t oy0,
 }
 }  // namespace detail
 
-/// y = conv(x, w) + bias for OHWI weights w ((F_h F_w D1) x K column-major), through the
-/// segmented micro-kernel; `workspace` holds implicit_gemm_workspace_elements() values.
 /// Packs w as implicit_gemm_conv_forward() multiplies it: NR-column panels over the whole depth.
 template <typename T>
 void implicit_gemm_pack_weights(const ConvShape& s, const T* w, T* packed) {
@@ -229,6 +234,8 @@ void implicit_gemm_forward_tiled(const ConvShape& s, const T* x, const T* bias, 
 }
 }  // namespace detail
 
+/// y = conv(x, w) + bias for OHWI weights w ((F_h F_w D1) x K column-major), through the
+/// segmented micro-kernel; `workspace` holds implicit_gemm_workspace_elements() values.
 /// With `prepacked` (from implicit_gemm_pack_weights()) w is not read. Tiles are as many output
 /// columns as best_tile_rows() picks for the output width.
 template <typename T>
@@ -305,9 +312,9 @@ void implicit_gemm_pack_backward_data_weights(const ConvShape& s, const T* w, T*
 
 /// dx = backward-data of conv `s` (overwritten) as the implicit forward of
 /// implicit_gemm_backward_data_shape(s) over dy; `plan` and `workspace` are for that shape (see
-/// implicit_gemm_workspace_elements()). With `prepacked` (from
-/// implicit_gemm_pack_backward_data_weights()) w is not read. Needs
-/// implicit_gemm_backward_data_applies(s).
+/// implicit_gemm_workspace_elements(); sized without `packed_weights`, every call must pass
+/// `prepacked`). With `prepacked` (from implicit_gemm_pack_backward_data_weights()) w is not
+/// read. Needs implicit_gemm_backward_data_applies(s).
 template <typename T>
 void implicit_gemm_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* dx, T* workspace,
                                       const ImplicitGemmPlan& plan, int threads, const T* prepacked = nullptr) {

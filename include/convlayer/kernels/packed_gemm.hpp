@@ -2,10 +2,11 @@
 //
 //   C (rows x cols, row-major, leading dimension ldc)  =  bias + A * B   (first depth block)
 //                                                      +=  A * B         (later depth blocks)
-// A is read in place (row- or column-major); only its last, partial panel of MR rows is packed.
-// B is packed in micro-panels of NR = 2 packets of columns: element (k, j) at b[k*NR + j]. The MR x NR tile of C lives in
-// 2*MR packet registers for the whole depth loop (MR = 12 on AVX-512: 24 of 32 registers), so
-// every loaded B packet feeds MR fused multiply-adds.
+// A is read in place (row- or column-major); gemm_block packs only its last, partial panel of MR
+// rows. B is packed in micro-panels of NR = 2 packets of columns: element (k, j) at b[k*NR + j].
+// The MR x NR tile of C lives in 2*MR packet registers for the whole depth loop (MR = 12 on
+// AVX-512: 24 of 32 registers; 14 and 8 are also instantiated, GemmTile::kTileRows), so every
+// loaded B packet feeds MR fused multiply-adds.
 #pragma once
 
 #include <Eigen/Core>
@@ -21,7 +22,8 @@ template <typename T>
 struct GemmTile {
     using Packet = typename Eigen::internal::packet_traits<T>::type;
     static constexpr int kLanes = Eigen::internal::unpacket_traits<Packet>::size;
-    /// Rows of a tile: as many as the packet registers allow (32 with AVX-512, 16 otherwise).
+    /// Rows of a tile by default: 2*MR accumulators plus the B packets fit the packet registers
+    /// with room to spare (32 with AVX-512, 16 otherwise).
 #if defined(__AVX512F__)
     static constexpr int MR = 12;
 #else

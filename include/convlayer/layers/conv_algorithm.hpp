@@ -18,8 +18,9 @@ enum class ConvAlgorithm {
     winograd,   ///< Winograd F(4x4, 3x3) forward and backward-data (dW as for im2col): 3x3,
                 ///< stride 1, dilation 1, padding <= 2
     implicit_gemm,  ///< forward and backward-weights read patches from padded input rows (no
-                    ///< im2col matrix); backward-data as a forward conv over dY where the stride is
-                    ///< 1 (else as im2col): dilation 1 along the width
+                    ///< im2col matrix); backward-data as a forward conv over dY where
+                    ///< implicit_gemm_backward_data_pays_off() (stride and dilation 1, P <= F - 1,
+                    ///< D1 filling the GEMM's panels), else as im2col: dilation 1 along the width
     direct,     ///< the nested-loop reference: any configuration, slow, allocates
 };
 
@@ -58,9 +59,10 @@ inline bool winograd_pays_off(const ConvShape& s) {
 ///   the arithmetic: MNIST conv1 (D1 = 1) 137 -> 208-225 GFLOP/s, AlexNet conv1 (D1 = 3) 190 -> 228;
 /// - any depth where tiles of output columns (best_tile_rows(): 8, 12 or 14) leave at most 1/8 of
 ///   their rows idle: MNIST conv2 248 -> 286, VGG conv5_2 260 -> 275, ResNet's 3x3/2 229 -> 254
-///   (14, 14 and 28 columns). Where more sit idle im2col's patch rows, which run on across output
-///   rows, win: 64 -> 64 channels, 3x3, 17 columns (7 of 24 idle) 180 against 225 GFLOP/s;
-///   7 columns (1 of 8 idle) 224 against 227.
+///   (14, 14 and 28 columns). At 1/8 it is a tie (64 -> 64 channels, 3x3, 7 columns: 224 against
+///   im2col's 227 GFLOP/s); where more sit idle im2col's patch rows, which run on across output
+///   rows, win (17 columns, 7 of 24 idle: 180 against 225). Measured with AVX-512's tiles; other
+///   builds apply the same rule to their 6-row tiles.
 inline bool implicit_gemm_pays_off(const ConvShape& s) {
     if (!kernels::implicit_gemm_applies(s)) return false;
     if (s.d1 <= 4) return true;

@@ -29,8 +29,8 @@ namespace convlayer {
 /// everything runs a packed GEMM per block of output positions; a 1x1 kernel with stride 1 and no
 /// padding reads the input as the patch matrix (gemm1x1), other layers build each block's patches
 /// by im2col, or read them in place from padded input rows (implicit GEMM: the forward pass where
-/// it pays off, with backward-data as a forward conv over dY at stride 1; backward-weights
-/// wherever it applies), or go through Winograd. Patch
+/// it pays off, with backward-data as a forward conv over dY at stride 1 where the input depth
+/// fills the GEMM's panels; backward-weights wherever it applies), or go through Winograd. Patch
 /// blocks and per-thread buffers live in a workspace the layer owns and reuses
 /// (workspace_bytes(), about workspace_budget_bytes() per thread); the weights packed for the
 /// GEMM in a buffer of their own (packed_weight_bytes(), set_cache_packed_weights()).
@@ -282,14 +282,16 @@ private:
         const index_t budget_elements = budget_ / static_cast<index_t>(sizeof(T));
         index_t implicit_elements = 0;
         if (algorithm_ == ConvAlgorithm::implicit_gemm) {
-            implicit_plan_ = kernels::ImplicitGemmPlan::make(shape_, budget_elements, threads_);
+            implicit_plan_ = kernels::ImplicitGemmPlan::make(shape_, budget_elements, threads_, 4,
+                                                             !kernels::forward_splits_filters<T>(shape_, threads_));
             implicit_elements = kernels::implicit_gemm_workspace_elements<T>(shape_, implicit_plan_, threads_, false);
         }
         // Backward-data as a forward conv over dY, where the implicit forward runs and that pays off.
         implicit_dx_ = algorithm_ == ConvAlgorithm::implicit_gemm && kernels::implicit_gemm_backward_data_pays_off<T>(shape_);
         if (implicit_dx_) {
             const ConvShape turned = kernels::implicit_gemm_backward_data_shape(shape_);
-            implicit_dx_plan_ = kernels::ImplicitGemmPlan::make(turned, budget_elements, threads_);
+            implicit_dx_plan_ = kernels::ImplicitGemmPlan::make(turned, budget_elements, threads_, 4,
+                                                                !kernels::forward_splits_filters<T>(turned, threads_));
             implicit_elements = std::max(
                 implicit_elements, kernels::implicit_gemm_workspace_elements<T>(turned, implicit_dx_plan_, threads_, false));
         }
