@@ -412,7 +412,6 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
     const index_t KC = detail::depth_block(s.k);
     if (!prepacked) im2col_pack_backward_data_weights(s, w, ws.packed_w, threads);
     const T* packed_w = prepacked ? prepacked : ws.packed_w;
-    const index_t blocks = (M + block_rows - 1) / block_rows;
     // Without im2col, block i writes dX rows of block i only: one colour, no clearing.
     const index_t colours = skip_im2col || private_acc ? 1 : 2;
     if (!skip_im2col) {
@@ -420,10 +419,14 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
         std::fill(dx, dx + size, T(0));
         if (private_acc) std::fill(ws.private_acc, ws.private_acc + (threads - 1) * size, T(0));
     }
-    // Without im2col and with few positions, the threads split dX's columns, as forward_splits_filters().
+    // Without im2col and with few positions, the threads split dX's columns, as
+    // forward_splits_filters(), each over every row in one block (there is no patch buffer to
+    // bound; 196 rows in 4 blocks of 49 would end each in a tile 11/12 idle).
     constexpr index_t NR = GemmTile<T>::NR;
     const index_t l_panels = Lp / NR;
     const index_t col_groups = skip_im2col && detail::threads_split_columns<T>(M, L, threads) ? threads : 1;
+    if (col_groups > 1) block_rows = M;
+    const index_t blocks = (M + block_rows - 1) / block_rows;
     for (index_t colour = 0; colour < colours; ++colour) {
         const index_t colour_blocks = (blocks - colour + colours - 1) / colours;
         parallel_for(colour_blocks * col_groups, threads, [&](index_t task, int t) {
