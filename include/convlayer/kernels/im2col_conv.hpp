@@ -395,66 +395,96 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
     }
 }
 
-/// dx = sum over blocks of col2im(dY_blk W^T) (overwritten), blocks in two colours. Blocks
-/// smaller than im2col_two_colour_min_rows() run on one thread. With `prepacked` (from
+namespace detail {
+// How backward-data spreads its blocks over the threads. Blocks scatter (col2im) into
+// overlapping input rows, so one of three schedules:
+// - gemm1x1 (no im2col): block i writes dX rows of block i only, one colour; with few positions
+//   the threads split dX's columns instead (as forward_splits_filters()), each over every row
+//   in one block (no patch buffer to bound; 196 rows in 4 blocks of 49 would end each in a tile
+//   11/12 idle);
+// - a small dX (private_dx()): accumulated per thread in free blocks, one colour, summed after;
+// - otherwise two colours of blocks at least im2col_two_colour_min_rows() apart; smaller blocks
+//   run on one thread.
+struct BackwardDataSchedule {
+    index_t block_rows, blocks, colours, col_groups;
+    int threads;
+    bool private_acc;
+
+    template <typename T>
+    static BackwardDataSchedule make(const ConvShape& s, index_t block_rows, index_t free_block_rows, int threads,
+                                     bool skip_im2col) {
+        BackwardDataSchedule d{};
+        const index_t M = s.output_positions();
+        d.private_acc = private_dx<T>(s, threads, skip_im2col);
+        d.block_rows = d.private_acc && free_block_rows > 0 ? free_block_rows : block_rows;
+        d.colours = skip_im2col || d.private_acc ? 1 : 2;
+        d.threads = threads;
+        if (d.colours == 2 && d.block_rows < im2col_two_colour_min_rows(s) && d.block_rows < M) d.threads = 1;
+        d.col_groups = skip_im2col && threads_split_columns<T>(M, s.patch_length(), threads) ? threads : 1;
+        if (d.col_groups > 1) d.block_rows = M;
+        d.blocks = (M + d.block_rows - 1) / d.block_rows;
+        return d;
+    }
+};
+
+// dP rows [m0, m0 + rows), patch columns [c0, c1): dY_rows W^T into `dpatches` (leading
+// dimension L). Columns outside each run's live_patch_columns() are not computed; col2im skips
+// them.
+template <typename T>
+void backward_data_patch_gradients(const ConvShape& s, const T* dy, const T* packed_w, index_t m0, index_t rows,
+                                   index_t c0, index_t c1, T* dpatches, T* edge) {
+    constexpr index_t NR = GemmTile<T>::NR;
+    const index_t L = s.patch_length(), Lp = round_up(L, NR), KC = depth_block(s.k);
+    for (index_t r0 = 0; r0 < rows; r0 += kGemmMc) {
+        const index_t mc = std::min(kGemmMc, rows - r0);
+        for_each_live_run<T>(s, m0 + r0, mc, [&](index_t i0, index_t i1, std::pair<index_t, index_t> live) {
+            // Whole NR panels of [c0, c1) that meet the live columns.
+            const index_t l0 = std::max(c0, live.first / NR * NR), l1 = std::min(c1, live.second);
+            if (l0 >= l1) return;
+            for (index_t k0 = 0; k0 < s.k; k0 += KC) {
+                const index_t kc = std::min(KC, s.k - k0);
+                gemm_block(dy + (m0 + r0 + i0) * s.k + k0, s.k, true, i1 - i0, kc, packed_w + k0 * Lp + l0 * kc, l1 - l0,
+                           dpatches + (r0 + i0) * L + l0, L, k0 > 0, static_cast<const T*>(nullptr), edge);
+            }
+        });
+    }
+}
+}  // namespace detail
+
+/// dx = sum over blocks of col2im(dY_blk W^T) (overwritten), scheduled as
+/// detail::BackwardDataSchedule describes. With `prepacked` (from
 /// im2col_pack_backward_data_weights()) w is not read. When private_dx(), blocks have
 /// `free_block_rows` rows (0: block_rows), as they need no colouring.
 template <typename T>
 void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* dx, T* workspace, index_t block_rows,
                                int threads = 1, bool skip_im2col = false, const T* prepacked = nullptr,
                                index_t free_block_rows = 0) {
-    // A small dX is accumulated per thread: blocks of free_block_rows, one colour, summed after.
-    const bool private_acc = private_dx<T>(s, threads, skip_im2col);
-    if (private_acc && free_block_rows > 0) block_rows = free_block_rows;
-    const index_t M = s.output_positions(), L = s.patch_length(), Lp = detail::round_up(L, GemmTile<T>::NR);
-    const index_t size = s.input().size();
-    const detail::Im2colWorkspace<T> ws(s, workspace, block_rows, threads, skip_im2col);
-    const index_t KC = detail::depth_block(s.k);
+    constexpr index_t NR = GemmTile<T>::NR;
+    const auto d = detail::BackwardDataSchedule::make<T>(s, block_rows, free_block_rows, threads, skip_im2col);
+    const index_t M = s.output_positions(), L = s.patch_length(), size = s.input().size();
+    // Laid out for the caller's thread count (without im2col there are no patch rows to size).
+    const detail::Im2colWorkspace<T> ws(s, workspace, d.block_rows, threads, skip_im2col);
     if (!prepacked) im2col_pack_backward_data_weights(s, w, ws.packed_w, threads);
     const T* packed_w = prepacked ? prepacked : ws.packed_w;
-    // Without im2col, block i writes dX rows of block i only: one colour, no clearing.
-    const index_t colours = skip_im2col || private_acc ? 1 : 2;
     if (!skip_im2col) {
-        if (!private_acc && block_rows < im2col_two_colour_min_rows(s) && block_rows < M) threads = 1;
         std::fill(dx, dx + size, T(0));
-        if (private_acc) std::fill(ws.private_acc, ws.private_acc + (threads - 1) * size, T(0));
+        if (d.private_acc) std::fill(ws.private_acc, ws.private_acc + (threads - 1) * size, T(0));
     }
-    // Without im2col and with few positions, the threads split dX's columns, as
-    // forward_splits_filters(), each over every row in one block (there is no patch buffer to
-    // bound; 196 rows in 4 blocks of 49 would end each in a tile 11/12 idle).
-    constexpr index_t NR = GemmTile<T>::NR;
-    const index_t l_panels = Lp / NR;
-    const index_t col_groups = skip_im2col && detail::threads_split_columns<T>(M, L, threads) ? threads : 1;
-    if (col_groups > 1) block_rows = M;
-    const index_t blocks = (M + block_rows - 1) / block_rows;
-    for (index_t colour = 0; colour < colours; ++colour) {
-        const index_t colour_blocks = (blocks - colour + colours - 1) / colours;
-        parallel_for(colour_blocks * col_groups, threads, [&](index_t task, int t) {
+    const index_t l_panels = detail::round_up(L, NR) / NR;
+    for (index_t colour = 0; colour < d.colours; ++colour) {
+        const index_t colour_blocks = (d.blocks - colour + d.colours - 1) / d.colours;
+        parallel_for(colour_blocks * d.col_groups, d.threads, [&](index_t task, int t) {
             const index_t i = task % colour_blocks, group = task / colour_blocks;
-            const auto [p0, p1] = detail::split_range(l_panels, col_groups, group);
-            const index_t c0 = p0 * GemmTile<T>::NR, c1 = std::min(L, p1 * GemmTile<T>::NR);
-            const index_t m0 = (colours * i + colour) * block_rows, rows = std::min(block_rows, M - m0);
-            T* dpatches = skip_im2col ? dx + m0 * L : ws.patches + t * block_rows * L;
-            T* edge = ws.packing_of(t);
-            for (index_t r0 = 0; r0 < rows; r0 += kGemmMc) {
-                const index_t mc = std::min(kGemmMc, rows - r0);
-                // Columns outside each run's live columns are not computed; col2im skips them.
-                detail::for_each_live_run<T>(s, m0 + r0, mc, [&](index_t i0, index_t i1, std::pair<index_t, index_t> live) {
-                    // Whole NR panels of [c0, c1) that meet the live columns.
-                    const index_t l0 = std::max(c0, live.first / NR * NR), l1 = std::min(c1, live.second);
-                    if (l0 >= l1) return;
-                    for (index_t k0 = 0; k0 < s.k; k0 += KC) {
-                        const index_t kc = std::min(KC, s.k - k0);
-                        gemm_block(dy + (m0 + r0 + i0) * s.k + k0, s.k, true, i1 - i0, kc, packed_w + k0 * Lp + l0 * kc,
-                                   l1 - l0, dpatches + (r0 + i0) * L + l0, L, k0 > 0, static_cast<const T*>(nullptr),
-                                   edge);
-                    }
-                });
-            }
-            if (!skip_im2col) col2im_add(s, dpatches, m0, m0 + rows, private_acc && t > 0 ? ws.private_acc + (t - 1) * size : dx);
+            const auto [p0, p1] = detail::split_range(l_panels, d.col_groups, group);
+            const index_t m0 = (d.colours * i + colour) * d.block_rows, rows = std::min(d.block_rows, M - m0);
+            T* dpatches = skip_im2col ? dx + m0 * L : ws.patches + t * d.block_rows * L;
+            detail::backward_data_patch_gradients(s, dy, packed_w, m0, rows, p0 * NR, std::min(L, p1 * NR), dpatches,
+                                                  ws.packing_of(t));
+            if (!skip_im2col)
+                col2im_add(s, dpatches, m0, m0 + rows, d.private_acc && t > 0 ? ws.private_acc + (t - 1) * size : dx);
         });
     }
-    if (private_acc) detail::add_private_accumulators(dx, ws.private_acc, size, threads);
+    if (d.private_acc) detail::add_private_accumulators(dx, ws.private_acc, size, threads);
 }
 
 /// Gradients of conv: dx (may be null: not needed), dw and db (may be null) are overwritten.
