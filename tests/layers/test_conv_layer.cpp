@@ -393,6 +393,63 @@ TYPED_TEST(ConvLayerEveryAlgorithm, ImplicitGemmBackwardDataThroughTheLayer) {
     set_num_threads(saved);
 }
 
+// set_autotune: the fastest of the algorithms that can run the shape, timed once per shape (and
+// thread count), remembered; results as correct as any algorithm's; gradients untouched by the
+// timing; no allocation once warmed up; off by default and when an algorithm is forced.
+TEST(ConvLayerAutotune, TimesOncePerShapeAndPicksARunnableAlgorithm) {
+    const ConvParams params(16, 24, 3, 1, 1);
+    ConvLayer<float> layer(params);
+    EXPECT_FALSE(layer.autotune());
+    (void)layer.forward(Volume<float>(1, 9, 9, 16));
+    EXPECT_EQ(layer.autotuned_shapes(), 0) << "off by default";
+    layer.set_autotune(true);
+    EXPECT_TRUE(layer.autotune());
+    std::uint64_t seed = 500;
+    for (const Shape& in : {Shape{2, 12, 10, 16}, Shape{1, 7, 7, 16}, Shape{2, 12, 10, 16}}) {
+        const ConvShape shape = layer.conv_shape(in);
+        ASSERT_TRUE(support::matches_reference(layer, shape, Sharing::shared, support::Data::small_integers, ++seed))
+            << shape.to_string();
+        EXPECT_NE(layer.algorithm(), ConvAlgorithm::direct);
+        EXPECT_NE(layer.algorithm(), ConvAlgorithm::automatic);
+        EXPECT_TRUE(algorithm_applies(layer.algorithm(), shape));
+    }
+    EXPECT_EQ(layer.autotuned_shapes(), 2) << "the first shape's choice was remembered";
+
+    // The timing runs on scratch data: the layer's gradients are those of the caller's pass.
+    Volume<float> x(2, 12, 10, 16), dy(layer.output_shape(x.shape())), dx;
+    x.fill_random(3);
+    dy.fill_random(4);
+    ConvLayer<float> tuned(params), plain(params);
+    support::fill_uniform(tuned.weights().data(), tuned.weights().size(), 5);
+    plain.weights() = tuned.weights();
+    tuned.set_autotune(true);
+    (void)tuned.forward(x);
+    (void)plain.forward(x);
+    tuned.backward(x, dy, &dx);
+    plain.backward(x, dy, &dx);
+    EXPECT_TRUE(tuned.weight_gradient().isApprox(plain.weight_gradient(), 1e-5f));
+    EXPECT_TRUE(tuned.bias_gradient().isApprox(plain.bias_gradient(), 1e-5f));
+
+    // Warmed up, no allocation; a 1x1 identity shape can pick gemm1x1.
+    ConvLayer<float> pointwise(16, 8, 1);
+    pointwise.set_autotune(true);
+    Volume<float> px(2, 6, 6, 16), py, pdy(2, 6, 6, 8), pdx;
+    pointwise.forward(px, py);
+    pointwise.backward(px, pdy, &pdx);
+    support::AllocationCounter counter;
+    pointwise.forward(px, py);
+    pointwise.backward(px, pdy, &pdx);
+    EXPECT_EQ(counter.count(), 0);
+
+    // A forced algorithm is not second-guessed.
+    ConvLayer<float> forced(params);
+    forced.set_autotune(true);
+    forced.set_algorithm(ConvAlgorithm::im2col);
+    (void)forced.forward(x);
+    EXPECT_EQ(forced.algorithm(), ConvAlgorithm::im2col);
+    EXPECT_EQ(forced.autotuned_shapes(), 0);
+}
+
 // set_cache_packed_weights: every algorithm gives the same numbers as packing per call, reuses
 // the packed copy without allocating, and repacks after non-const access to the weights (or
 // discard_packed_weights() after a write through an earlier pointer).

@@ -71,6 +71,16 @@ inline bool implicit_gemm_pays_off(const ConvShape& s) {
     return 8 * (padded - s.x.out) <= padded;
 }
 
+/// Whether algorithm `a` can run problem `s` (automatic and direct always can).
+inline bool algorithm_applies(ConvAlgorithm a, const ConvShape& s) {
+    switch (a) {
+        case ConvAlgorithm::gemm1x1: return s.im2col_is_identity();
+        case ConvAlgorithm::winograd: return kernels::winograd_applies(s);
+        case ConvAlgorithm::implicit_gemm: return kernels::implicit_gemm_applies(s);
+        default: return true;
+    }
+}
+
 /// The algorithm `requested` resolves to for problem `s`; throws std::invalid_argument when the
 /// requested algorithm cannot run it.
 inline ConvAlgorithm select_algorithm(ConvAlgorithm requested, const ConvShape& s) {

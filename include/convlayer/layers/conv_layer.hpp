@@ -2,6 +2,9 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
+#include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -104,6 +107,21 @@ public:
     /// The algorithm that ran for the last input shape.
     ConvAlgorithm algorithm() const { return algorithm_; }
 
+    /// With `on` and the algorithm left automatic, the first call with a new input shape (and
+    /// thread count) times forward plus backward (dX, dW, db) of every algorithm that can run it
+    /// but `direct` (a warm-up call, then the best of two, on random data; the layer's weights and
+    /// gradients are not touched) and keeps the fastest, remembered per shape: coming back to a
+    /// shape does not time it again. That first call costs about seven training steps per
+    /// candidate. Off by default: the heuristic of select_algorithm() decides, from measurements on
+    /// an AVX-512 machine, which a different machine may not match.
+    void set_autotune(bool on) {
+        autotune_ = on;
+        cached_input_ = Shape{};
+    }
+    bool autotune() const { return autotune_; }
+    /// Input shapes (with thread counts) timed so far by set_autotune(true).
+    index_t autotuned_shapes() const { return static_cast<index_t>(tuned_.size()); }
+
     /// Forward and backward-data multiply a copy of the weights packed (or Winograd-transformed)
     /// into the GEMM's layout, rebuilt on every call by default, as training changes the weights
     /// between any two calls. For inference and benchmarks, with `on` the copy is built once and
@@ -133,6 +151,7 @@ public:
         if (bytes < 1) throw std::invalid_argument(this->name() + ": workspace budget must be positive");
         budget_ = bytes;
         cached_input_ = Shape{};
+        tuned_.clear();  // the blocks, and so the timings, depend on the budget
     }
     index_t workspace_budget_bytes() const { return budget_; }
     /// Bytes of workspace held for the last input shape (all threads; scratch that scales with
@@ -147,6 +166,15 @@ protected:
 
     void do_forward(const Volume<T>& x, Volume<T>& y) override {
         prepare(x.shape());
+        forward_prepared(x, y);
+    }
+    void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
+        prepare(x.shape());
+        run_backward(x.data(), dy.data(), dx ? dx->data() : nullptr, bank_.weight_grad_data(), bank_.bias_grad_data());
+    }
+
+private:
+    void forward_prepared(const Volume<T>& x, Volume<T>& y) {
         const SerialEigenGemm serial_eigen;
         const T* w = bank_.weight_data();
         const T* b = bank_.bias_data();
@@ -162,12 +190,7 @@ protected:
             kernels::im2col_conv_forward(shape_, x.data(), w, b, y.data(), workspace_.data(), forward_block_rows_, threads_,
                                          algorithm_ == ConvAlgorithm::gemm1x1, packed);
     }
-    void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
-        prepare(x.shape());
-        run_backward(x.data(), dy.data(), dx ? dx->data() : nullptr, bank_.weight_grad_data(), bank_.bias_grad_data());
-    }
 
-private:
     // Any of x (needed only for dw), dx, dw, db may be null.
     void run_backward(const T* x, const T* dy, T* dx, T* dw, T* db) {
         const SerialEigenGemm serial_eigen;
@@ -249,7 +272,63 @@ private:
         shape_ = conv_shape(input);
         // Below ~0.25 MFLOP (a few microseconds) per thread, forking costs more than it saves.
         threads_ = shape_.flops() < 2.5e5 * requested_threads_ ? 1 : requested_threads_;
-        algorithm_ = select_algorithm(requested_, shape_);
+        cached_input_ = Shape{};  // until configured: a throw leaves the layer unprepared
+        if (autotune_ && requested_ == ConvAlgorithm::automatic) {
+            const auto tuned = std::find_if(tuned_.begin(), tuned_.end(), [&](const TunedShape& e) {
+                return e.input == input && e.threads == requested_threads_;
+            });
+            if (tuned != tuned_.end()) {
+                configure(tuned->algorithm);
+            } else {
+                const ConvAlgorithm fastest = fastest_algorithm();
+                tuned_.push_back({input, requested_threads_, fastest});
+                configure(fastest);
+            }
+        } else {
+            configure(select_algorithm(requested_, shape_));
+        }
+        cached_input_ = input;
+    }
+
+    // Times forward + backward of each algorithm but direct that can run shape_ (a warm-up, then
+    // the best of two) into scratch volumes and gradients, and returns the fastest. Releases the
+    // buffers the candidates grew, so the layer holds only what the winner needs.
+    ConvAlgorithm fastest_algorithm() {
+        Volume<T> x(shape_.input()), y(shape_.output()), dy(shape_.output()), dx(shape_.input());
+        x.fill_random(1);
+        dy.fill_random(2);
+        AlignedBuffer<T> dw(bank_.weights().size()), db(shape_.k);
+        ConvAlgorithm best = select_algorithm(ConvAlgorithm::automatic, shape_);
+        double best_seconds = std::numeric_limits<double>::infinity();
+        for (ConvAlgorithm a :
+             {ConvAlgorithm::gemm1x1, ConvAlgorithm::winograd, ConvAlgorithm::implicit_gemm, ConvAlgorithm::im2col}) {
+            if (!algorithm_applies(a, shape_)) continue;
+            try {
+                configure(a);
+                auto step = [&] {
+                    forward_prepared(x, y);
+                    run_backward(x.data(), dy.data(), dx.data(), dw.data(), db.data());
+                };
+                step();
+                for (int rep = 0; rep < 2; ++rep) {
+                    const auto start = std::chrono::steady_clock::now();
+                    step();
+                    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+                    if (seconds < best_seconds) best_seconds = seconds, best = a;
+                }
+            } catch (const std::length_error&) {
+                // Its buffers would pass the memory limit (set_memory_limit_bytes): not a candidate.
+            }
+        }
+        workspace_ = AlignedBuffer<T>();
+        packed_forward_ = AlignedBuffer<T>();
+        packed_backward_ = AlignedBuffer<T>();
+        return best;
+    }
+
+    // Sizes the workspace for algorithm `a` on shape_ and threads_.
+    void configure(ConvAlgorithm a) {
+        algorithm_ = a;
         index_t elements = 0;
         if (algorithm_ != ConvAlgorithm::direct) {
             block_rows_ = kernels::im2col_block_rows(shape_, budget_, sizeof(T), threads_);
@@ -304,7 +383,6 @@ private:
         elements = checked_add(elements, implicit_elements, "workspace");  // last
         workspace_.resize(elements);
         bias_partials_.resize(kernels::conv_bias_gradient_scratch_elements(shape_.k, threads_));
-        cached_input_ = input;
         discard_packed_weights();  // the layout depends on the algorithm
     }
 
@@ -318,6 +396,13 @@ private:
     index_t budget_ = kDefaultWorkspaceBudget;
     ConvAlgorithm requested_ = ConvAlgorithm::automatic;
     ConvAlgorithm algorithm_ = ConvAlgorithm::automatic;
+    bool autotune_ = false;
+    struct TunedShape {
+        Shape input;
+        int threads;
+        ConvAlgorithm algorithm;
+    };
+    std::vector<TunedShape> tuned_;  // set_autotune's choices
     Shape cached_input_{};
     ConvShape shape_{};
     index_t block_rows_ = 1;          // backward-data in two colours
