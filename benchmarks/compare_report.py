@@ -49,8 +49,21 @@ def table(peak, rates):
         summary.append(f"| {p} | {t} | {geomean([r for r, _ in rs]):.2f} | {by_n[0]:.2f} | {by_n[1]:.2f} | "
                        f"{worst[0]:.2f} ({worst[1]}) | {below} of {len(rs)} |")
     peak_line = ", ".join(f"{v:.0f} GFLOP/s on {k} thread{'s' if k > 1 else ''}" for k, v in sorted(peak.items()))
-    return (f"Measured peak (FMA loop): {peak_line}.\n\n" + "\n".join(summary) + "\n\n" + scaling(rates) + "\n\n" +
-            "\n".join(lines) + "\n")
+    return (f"Measured peak (FMA loop): {peak_line}.\n\n" + "\n".join(summary) + "\n\n" + near_peak(peak, rates) +
+            "\n\n" + scaling(rates) + "\n\n" + "\n".join(lines) + "\n")
+
+
+def near_peak(peak, rates):
+    """convlayer's share of the peak on the rows where oneDNN reaches 90% of it."""
+    rows = [(r["convlayer"] / peak[t], f"{SUITE[l]} N={n} {PASSES[p]} {t}T")
+            for (l, n, p, t), r in rates.items()
+            if "convlayer" in r and "onednn" in r and t in peak and r["onednn"] / peak[t] >= 0.9]
+    if not rows:
+        return "oneDNN reaches 90% of the peak on no row."
+    low = min(rows)
+    below = sum(1 for share, _ in rows if share < 0.85)
+    return (f"On the {len(rows)} rows where oneDNN reaches 90% of the peak, convlayer reaches at least "
+            f"{100 * low[0]:.0f}% ({low[1]}); {below} of them below 85%.")
 
 
 def scaling(rates):
