@@ -75,3 +75,27 @@ TYPED_TEST(PackedGemm, PackersLayOutPanels) {
     EXPECT_EQ(pb[static_cast<std::size_t>(NR * depth + 2 * NR + 1)], b[static_cast<std::size_t>(2 * cols + NR + 1)]);
     EXPECT_EQ(pb[static_cast<std::size_t>(NR * depth + 2 * NR + 2)], T(0));  // padding column
 }
+
+// The tile heights the kernels are instantiated for: tallest first, kMaxMR and kMinMR the ends,
+// the default MR among them, and best_tile_rows() the one that pads least.
+TEST(GemmTileRows, TallestFirstAndTheLeastPadding) {
+    using Tile = kernels::GemmTile<float>;
+    const int count = static_cast<int>(sizeof(Tile::kTileRows) / sizeof(Tile::kTileRows[0]));
+    EXPECT_EQ(Tile::kTileRows[0], Tile::kMaxMR);
+    EXPECT_EQ(Tile::kTileRows[count - 1], Tile::kMinMR);
+    bool has_default = false;
+    for (int i = 0; i < count; ++i) {
+        if (i > 0) {
+            EXPECT_LT(Tile::kTileRows[i], Tile::kTileRows[i - 1]);
+        }
+        has_default = has_default || Tile::kTileRows[i] == Tile::MR;
+    }
+    EXPECT_TRUE(has_default);
+    for (index_t rows = 1; rows <= 64; ++rows) {
+        const index_t mr = kernels::best_tile_rows<float>(rows);
+        for (int i = 0; i < count; ++i) {
+            const index_t other = Tile::kTileRows[i];
+            EXPECT_LE((rows + mr - 1) / mr * mr, (rows + other - 1) / other * other) << rows << " rows";
+        }
+    }
+}

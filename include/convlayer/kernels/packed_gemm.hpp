@@ -35,11 +35,11 @@ struct GemmTile {
     /// rows exactly, where 12 leave a third of a tile idle). 14 rows take 28 of 32 registers.
 #if defined(__AVX512F__)
     static constexpr int kTileRows[] = {14, 12, 8};
+    static constexpr int kMaxMR = 14, kMinMR = 8;  // the first and last (tests check)
 #else
     static constexpr int kTileRows[] = {6};
+    static constexpr int kMaxMR = 6, kMinMR = 6;
 #endif
-    static constexpr int kMaxMR = kTileRows[0];
-    static constexpr int kMinMR = kTileRows[sizeof(kTileRows) / sizeof(kTileRows[0]) - 1];
 };
 
 /// The tile height of GemmTile<T>::kTileRows that pads `rows` the least (the tallest on a tie).
