@@ -67,7 +67,7 @@ inline bool implicit_gemm_pays_off(const ConvShape& s) {
     if (!kernels::implicit_gemm_applies(s)) return false;
     if (s.d1 <= 4) return true;
     const index_t mr = kernels::best_tile_rows<float>(s.x.out);
-    const index_t padded = (s.x.out + mr - 1) / mr * mr;
+    const index_t padded = kernels::detail::round_up(s.x.out, mr);
     return 8 * (padded - s.x.out) <= padded;
 }
 
