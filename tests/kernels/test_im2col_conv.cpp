@@ -195,6 +195,20 @@ TEST(Im2colConv, SharedAndPrivateWeightGradients) {
     }
 }
 
+// A dW that fits L2 goes private on many positions even with many columns; on few positions, or
+// when larger, the threads split its columns.
+TEST(Im2colConv, PrivateWeightGradientsForManyPositions) {
+    const ConvShape many = resolve(ConvParams(32, 8, 5, 1, 2), Shape{4, 16, 16, 32});  // 25 panels, 1024 positions
+    const ConvShape few = resolve(ConvParams(32, 8, 5, 1, 2), Shape{1, 16, 16, 32});
+    const ConvShape large = resolve(ConvParams(1024, 256, 1), Shape{8, 14, 14, 1024});  // 1 MiB
+    EXPECT_TRUE(private_dw<float>(many, 2));
+    EXPECT_FALSE(private_dw<float>(few, 2));
+    EXPECT_FALSE(private_dw<float>(large, 2));
+    EXPECT_FALSE(private_dw<float>(many, 1));
+    support::ConvProblem p{ConvParams(32, 8, 5, 1, 2), Shape{4, 16, 16, 32}, many, 7};
+    compare_with_reference<float>(p, Data::small_integers, im2col_block_rows(many, 65536, sizeof(float), 2), 2);
+}
+
 TEST(Im2colConv, BlockRowsRespectTheBudget) {
     const ConvShape s = resolve(ConvParams(512, 512, 3, 1, 1), Shape{8, 14, 14, 512});
     const index_t rows = im2col_block_rows(s, index_t{2} << 20, sizeof(float));
