@@ -1,6 +1,7 @@
 // Implicit-GEMM backward-data (a forward conv over dY with the filters turned 180 degrees) against
 // the nested-loop reference on randomly drawn stride-1 problems, float and double, 1 and 2
-// threads, with the weights packed by the call or passed prepacked.
+// threads, with the weights packed by the call or passed prepacked; implicit-GEMM
+// backward-weights against the reference with dW holding garbage before the call.
 #include "convlayer/kernels/implicit_gemm_conv.hpp"
 
 #include <gtest/gtest.h>
@@ -53,6 +54,44 @@ TYPED_TEST(ImplicitGemmBackwardData, MatchesTheReferenceOnEveryStrideOneGeometry
         ++ran;
     }
     EXPECT_GT(ran, 40);
+}
+
+template <typename T>
+class ImplicitGemmBackwardWeights : public ::testing::Test {};
+TYPED_TEST_SUITE(ImplicitGemmBackwardWeights, Scalars);
+
+// dW is overwritten, not accumulated: each thread's first block writes its columns, and columns
+// whose taps read only padding in that block are written as zeros. Random geometries, plus two
+// where whole panels are skipped in the first block: one input column (kernel columns 0 and 1
+// read only padding) and rows wider than a chunk of positions (kernel rows 0 and 1 read only
+// padding in the first chunk).
+TYPED_TEST(ImplicitGemmBackwardWeights, OverwritesGarbageAndMatchesTheReference) {
+    using T = TypeParam;
+    std::vector<ConvShape> shapes = {resolve(ConvParams(32, 9, 5, 1, 2), Shape{2, 6, 1, 32}),
+                                     resolve(ConvParams(32, 10, 5, 1, 2), Shape{1, 5, 300, 32})};
+    for (std::uint64_t seed = 1; seed <= 60; ++seed) {
+        const ConvShape s = support::draw_problem(seed * 17 + 3, {3, 30, 40, 20, 5, 2, 3, 1}).shape;
+        if (implicit_gemm_applies(s)) shapes.push_back(s);
+    }
+    int ran = 0;
+    for (const ConvShape& s : shapes)
+        for (int threads : {1, 2}) {
+            if (!implicit_gemm_dw_applies<T>(s, threads)) continue;
+            Volume<T> x(s.input()), dy(s.output());
+            support::fill_small_integers(x, 5);
+            support::fill_small_integers(dy, 6);
+            const index_t size = s.k * s.patch_length();
+            std::vector<T> dw_ref(static_cast<std::size_t>(size)), db(static_cast<std::size_t>(s.k));
+            direct_conv_backward_weights(s, x.data(), dy.data(), dw_ref.data(), db.data());
+            const bool split = implicit_gemm_dw_splits_taps<T>(s, threads);
+            const auto plan = ImplicitGemmPlan::make(s, 4096, split ? 1 : threads, 1);
+            std::vector<T> workspace(static_cast<std::size_t>(implicit_gemm_workspace_elements<T>(s, plan, threads, false)));
+            std::vector<T> dw(static_cast<std::size_t>(size), T(99));  // overwritten
+            implicit_gemm_conv_backward_weights(s, x.data(), dy.data(), dw.data(), workspace.data(), plan, threads);
+            ASSERT_TRUE(all_near(dw.data(), dw_ref.data(), Shape{s.k, s.y.kernel, s.x.kernel, s.d1}, 0.0, "k,ky,kx,d")) << s.to_string() << ", " << threads << " threads";
+            ++ran;
+        }
+    EXPECT_GT(ran, 60);
 }
 
 TEST(ImplicitGemmBackwardDataChoice, WhereItAppliesAndPaysOff) {

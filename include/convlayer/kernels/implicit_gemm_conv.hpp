@@ -437,8 +437,9 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
     const bool split_taps = implicit_gemm_dw_splits_taps<T>(s, threads);
     if (!split_taps) threads = static_cast<int>(std::min<index_t>(threads, blocks));
     const ImplicitGemmWorkspace<T> ws(s, plan, threads, workspace);
-    // dW^T[:, l0:l1) += P^T dY over the output rows of block b, on thread t.
-    auto accumulate = [&](index_t b, int t, index_t l0, index_t l1, T* acc) {
+    // dW^T[:, l0:l1) += P^T dY over the output rows of block b, on thread t; with `overwrite`
+    // (the thread's first block) = instead of +=, so that acc need not be cleared first.
+    auto accumulate = [&](index_t b, int t, index_t l0, index_t l1, T* acc, bool overwrite) {
         const index_t n = b / per_image, oy0 = b % per_image * plan.rows_per_block;
         const index_t oy1 = std::min(s.y.out, oy0 + plan.rows_per_block);
         fill_padded_rows(s, x, n, oy0, oy1, plan.padded_width, ws.pad(t));
@@ -458,6 +459,11 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
             const bool edge_in_place = (dy_block - dy) + (p0 + kc - 1) * s.k + full + MR <= dy_size;
             if (full < s.k && !edge_in_place)
                 pack_panels<MR>(dy_block + p0 * s.k + full, 1, s.k, s.k - full, kc, ws.dw_edge(t));
+            const bool write = overwrite && p0 == 0;  // the first chunk writes acc's columns
+            auto skip = [&](index_t j0, index_t nc) {    // no live position: zeros, if first
+                if (write)
+                    for (index_t k = 0; k < s.k; ++k) std::fill_n(acc + k * L + j0, nc, T(0));
+            };
             for (index_t j0 = l0; j0 < l1; j0 += NR) {
                 const index_t nc = std::min<index_t>(NR, l1 - j0);
                 // Only output rows whose taps in these columns (kernel rows ky_a..ky_b) reach
@@ -475,13 +481,19 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
                 while (q1 > q0 && !live_row(oy0 + (q1 - 1) / W2)) q1 = (q1 - 1) / W2 * W2;
                 q0 = std::min(q0, p0 + kc);
                 q1 = std::max(q1, q0);
-                if (q0 == q1) continue;
+                if (q0 == q1) {
+                    skip(j0, nc);
+                    continue;
+                }
                 // Positions [first, first + run) of each of `runs` rows: with whole rows, only the
                 // output columns whose taps reach inside the image (left and right padding skipped).
                 index_t first = q0, run = q1 - q0, runs = 1;
                 if (whole_rows) {
                     const auto [c, d] = live_output_columns(s, j0, nc);
-                    if (c >= d) continue;
+                    if (c >= d) {
+                        skip(j0, nc);
+                        continue;
+                    }
                     if (c > 0 || d < W2) first = q0 + c, run = d - c, runs = (q1 - q0) / W2;
                 }
                 for (index_t r = 0; r < runs; ++r) {
@@ -494,15 +506,15 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
                 const index_t depth = runs * run, dy_row = runs > 1 ? W2 * s.k : 0;
                 for (index_t i0 = 0; i0 < full; i0 += MR)
                     gemm_micro_kernel<T, false, MR>(depth, dy_block + first * s.k + i0, s.k, ws.dw_panel(t),
-                                                    acc + i0 * L + j0, L, MR, nc, true, static_cast<const T*>(nullptr),
+                                                    acc + i0 * L + j0, L, MR, nc, !write, static_cast<const T*>(nullptr),
                                                     run, dy_row);
                 if (full < s.k && edge_in_place)
                     gemm_micro_kernel<T, false, MR>(depth, dy_block + first * s.k + full, s.k, ws.dw_panel(t),
-                                                    acc + full * L + j0, L, s.k - full, nc, true,
+                                                    acc + full * L + j0, L, s.k - full, nc, !write,
                                                     static_cast<const T*>(nullptr), run, dy_row);
                 else if (full < s.k)
                     gemm_micro_kernel<T, false, MR>(depth, ws.dw_edge(t) + (first - p0) * MR, MR, ws.dw_panel(t),
-                                                    acc + full * L + j0, L, s.k - full, nc, true,
+                                                    acc + full * L + j0, L, s.k - full, nc, !write,
                                                     static_cast<const T*>(nullptr), run, runs > 1 ? W2 * MR : 0);
             }
         }
@@ -512,17 +524,19 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
         parallel_for(threads, threads, [&](index_t part, int t) {
             const auto [p0, p1] = detail::split_range(panels, threads, part);
             const index_t l0 = p0 * NR, l1 = std::min(L, p1 * NR);
-            for (index_t k = 0; k < s.k; ++k) std::fill(dw + k * L + l0, dw + k * L + l1, T(0));
-            for (index_t b = 0; b < blocks; ++b) accumulate(b, t, l0, l1, dw);
+            if (blocks == 0)
+                for (index_t k = 0; k < s.k; ++k) std::fill(dw + k * L + l0, dw + k * L + l1, T(0));
+            for (index_t b = 0; b < blocks; ++b) accumulate(b, t, l0, l1, dw, b == 0);
         });
         return;
     }
-    // Part i of the blocks into accumulator i (0: dw), each cleared by the thread that fills it.
+    // Part i of the blocks into accumulator i (0: dw), each written first by its thread's first
+    // block (cleared where a part has no block).
     parallel_for(threads, threads, [&](index_t part, int t) {
         T* acc = part == 0 ? dw : ws.shared() + (part - 1) * size;
-        std::fill(acc, acc + size, T(0));
         const auto [b0, b1] = detail::split_range(blocks, threads, part);
-        for (index_t b = b0; b < b1; ++b) accumulate(b, t, 0, L, acc);
+        if (b0 == b1) std::fill(acc, acc + size, T(0));
+        for (index_t b = b0; b < b1; ++b) accumulate(b, t, 0, L, acc, b == b0);
     });
     detail::add_private_accumulators(dw, static_cast<const T*>(ws.shared()), size, threads);
 }
