@@ -330,32 +330,35 @@ void implicit_gemm_conv_backward_data(const ConvShape& s, const T* dy, const T* 
 
 namespace detail {
 // Packs patch columns [j0, j0 + nc) of `count` consecutive positions, the first at output row
-// `r` (of the padded block) and column `ox`, into one NR-column panel: panel[p*NR + j]. Column
-// j = (ky, kx, d) of a patch lies in segment ky (F_w*D1 contiguous values, segment_stride apart),
-// so the panel's columns are a few contiguous runs, copied per position.
+// `r` (of the padded block) and column `ox`, into one NR-column panel: panel[p*NR + j]; with
+// `rows` > 1, the same `count` columns (not wrapping) of each of `rows` rows from r on, one
+// after another. Column j = (ky, kx, d) of a patch lies in segment ky (F_w*D1 contiguous values,
+// segment_stride apart), so the panel's columns are a few contiguous runs, copied per position.
 //
 // Copies are whole packets: a run shorter than a packet spills past its end, and the next run
 // (or the zeros past nc, or the next position) overwrites the spill, so runs go in column order.
 // Hence kPackSlack values of slack after the panel and after the padded rows it reads.
 template <typename T>
 void pack_patch_panel(const ConvShape& s, const T* pad, index_t Wp, index_t r, index_t ox, index_t count, index_t j0,
-                      index_t nc, T* panel) {
+                      index_t nc, T* panel, index_t rows = 1) {
     using Packet = typename GemmTile<T>::Packet;
     constexpr int NR = GemmTile<T>::NR, P = GemmTile<T>::kLanes;
     const index_t D = s.d1, segment = s.x.kernel * D, segment_stride = s.y.dilation * Wp * D;
     // A stride that is never applied (one output column; positions in the block's first output
     // row only) may be huge, as pad-to-fit allows: don't multiply it. Rows past the first lie in
     // the padded block, whose size was checked.
-    const bool past_first_row = r > 0 || ox + count > s.x.out;
+    const bool past_first_row = r > 0 || rows > 1 || ox + count > s.x.out;
     const index_t col_step = s.x.out > 1 ? s.x.stride * D : 0;
     const index_t row_step = past_first_row ? s.y.stride * Wp * D : 0;
     struct Run {
         index_t src, dst, len;
     } runs[NR];
     int n_runs = 0;
+    bool short_runs = true;  // every run fits one packet: the common case of few channels
     for (index_t j = j0; j < j0 + nc;) {
         const index_t ky = j / segment, off = j % segment, len = std::min(segment - off, j0 + nc - j);
         runs[n_runs++] = {ky * segment_stride + off, j - j0, len};
+        short_runs = short_runs && len <= P;
         j += len;
     }
     const Packet zero = Eigen::internal::pset1<Packet>(T(0));
@@ -365,44 +368,34 @@ void pack_patch_panel(const ConvShape& s, const T* pad, index_t Wp, index_t r, i
         if (nc < NR) Eigen::internal::pstoreu(panel_row + nc, zero);
         if (nc + P < NR) Eigen::internal::pstoreu(panel_row + nc + P, zero);
     };
-    const T* row = pad + r * row_step;
-    bool short_runs = true;  // every run fits one packet: the common case of few channels
-    for (int q = 0; q < n_runs; ++q) short_runs = short_runs && runs[q].len <= P;
-    if (short_runs) {
-        index_t src_of[NR], dst_of[NR];
-        for (int q = 0; q < n_runs; ++q) {
-            src_of[q] = runs[q].src;
-            dst_of[q] = runs[q].dst;
-        }
-        for (index_t p = 0; p < count; ++p, panel += NR) {
-            const T* src = row + ox * col_step;
-            for (int q = 0; q < n_runs; ++q)
-                Eigen::internal::pstoreu(panel + dst_of[q], Eigen::internal::ploadu<Packet>(src + src_of[q]));
-            zero_tail(panel);
-            if (++ox == s.x.out) {
-                ox = 0;
-                row += row_step;
+    // `count` positions from column ox of padded row `row`, wrapping to the next rows.
+    auto pack_positions = [&](const T* row, index_t x, T* to_panel) {
+        if (short_runs) {
+            for (index_t p = 0; p < count; ++p, to_panel += NR) {
+                const T* src = row + x * col_step;
+                for (int q = 0; q < n_runs; ++q)
+                    Eigen::internal::pstoreu(to_panel + runs[q].dst, Eigen::internal::ploadu<Packet>(src + runs[q].src));
+                zero_tail(to_panel);
+                if (++x == s.x.out) x = 0, row += row_step;
             }
+            return;
         }
-        return;
-    }
-    for (index_t p = 0; p < count; ++p, panel += NR) {
-        const T* src = row + ox * col_step;
-        for (int q = 0; q < n_runs; ++q) {
-            const T* from = src + runs[q].src;
-            T* to = panel + runs[q].dst;
-            const index_t len = runs[q].len;
-            index_t i = 0;
-            for (; i + P <= len; i += P) Eigen::internal::pstoreu(to + i, Eigen::internal::ploadu<Packet>(from + i));
-            if (i < len)  // the tail: a whole packet, spilling past the run
-                Eigen::internal::pstoreu(to + i, Eigen::internal::ploadu<Packet>(from + i));
+        for (index_t p = 0; p < count; ++p, to_panel += NR) {
+            const T* src = row + x * col_step;
+            for (int q = 0; q < n_runs; ++q) {
+                const T* from = src + runs[q].src;
+                T* to = to_panel + runs[q].dst;
+                const index_t len = runs[q].len;
+                index_t i = 0;
+                for (; i + P <= len; i += P) Eigen::internal::pstoreu(to + i, Eigen::internal::ploadu<Packet>(from + i));
+                if (i < len)  // the tail: a whole packet, spilling past the run
+                    Eigen::internal::pstoreu(to + i, Eigen::internal::ploadu<Packet>(from + i));
+            }
+            zero_tail(to_panel);
+            if (++x == s.x.out) x = 0, row += row_step;
         }
-            zero_tail(panel);
-        if (++ox == s.x.out) {
-            ox = 0;
-            row += row_step;
-        }
-    }
+    };
+    for (index_t rr = 0; rr < rows; ++rr) pack_positions(pad + (r + rr) * row_step, ox, panel + rr * count * NR);
 }
 }  // namespace detail
 
@@ -496,11 +489,8 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
                     }
                     if (c > 0 || d < W2) first = q0 + c, run = d - c, runs = (q1 - q0) / W2;
                 }
-                for (index_t r = 0; r < runs; ++r) {
-                    const index_t q = first + r * W2;
-                    pack_patch_panel(s, ws.pad(t), plan.padded_width, q / W2, q % W2, run, j0, nc,
-                                     ws.dw_panel(t) + r * run * NR);
-                }
+                pack_patch_panel(s, ws.pad(t), plan.padded_width, first / W2, first % W2, run, j0, nc, ws.dw_panel(t),
+                                 runs);
                 // dW^T[:, j0:j0+nc] += dY^T (K x positions, dY read in place) * panel, in `runs`
                 // segments of `run` positions, a row of dY (or of the packed edge) apart.
                 const index_t depth = runs * run, dy_row = runs > 1 ? W2 * s.k : 0;
