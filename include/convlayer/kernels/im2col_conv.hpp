@@ -43,8 +43,6 @@ inline constexpr index_t kGemmMc = 96;
 inline constexpr index_t kGemmJc = 512;
 
 namespace detail {
-inline index_t round_up(index_t v, index_t to) { return (v + to - 1) / to * to; }
-
 // [begin, end) of part `i` of `n` nearly equal parts of [0, total).
 inline std::pair<index_t, index_t> split_range(index_t total, index_t n, index_t i) {
     return {total * i / n, total * (i + 1) / n};

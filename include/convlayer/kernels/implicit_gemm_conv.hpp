@@ -78,7 +78,7 @@ inline constexpr index_t kPackSlack = 16;
 template <typename T>
 index_t implicit_gemm_packed_weight_elements(const ConvShape& s) {
     constexpr int NR = GemmTile<T>::NR;
-    return checked_mul(s.patch_length(), (s.k + NR - 1) / NR * NR, "implicit GEMM packed weights");
+    return checked_mul(s.patch_length(), detail::round_up(s.k, NR), "implicit GEMM packed weights");
 }
 
 /// How backward-weights spreads over threads: each thread takes its own blocks of positions into
@@ -287,7 +287,7 @@ inline ConvShape implicit_gemm_backward_data_shape(const ConvShape& s) {
 template <typename T>
 bool implicit_gemm_backward_data_pays_off(const ConvShape& s) {
     constexpr index_t NR = GemmTile<T>::NR;
-    return implicit_gemm_backward_data_applies(s) && 4 * s.d1 >= 3 * ((s.d1 + NR - 1) / NR * NR);
+    return implicit_gemm_backward_data_applies(s) && 4 * s.d1 >= 3 * detail::round_up(s.d1, NR);
 }
 
 /// Packs W' (see implicit_gemm_backward_data_applies()) as implicit_gemm_pack_weights() packs the

@@ -42,13 +42,18 @@ struct GemmTile {
 #endif
 };
 
+namespace detail {
+/// v rounded up to a multiple of `to` (> 0).
+inline index_t round_up(index_t v, index_t to) { return (v + to - 1) / to * to; }
+}  // namespace detail
+
 /// The tile height of GemmTile<T>::kTileRows that pads `rows` the least (the tallest on a tie).
 template <typename T>
 int best_tile_rows(index_t rows) {
     int best = GemmTile<T>::kMaxMR;
-    index_t best_padded = (rows + best - 1) / best * best;
+    index_t best_padded = detail::round_up(rows, best);
     for (int mr : GemmTile<T>::kTileRows) {
-        const index_t padded = (rows + mr - 1) / mr * mr;
+        const index_t padded = detail::round_up(rows, mr);
         if (padded < best_padded) best = mr, best_padded = padded;
     }
     return best;

@@ -85,7 +85,7 @@ inline void winograd_g(const T* const in[3], T* const out[6], index_t n) {
 template <typename T>
 index_t winograd_filter_elements(index_t c_in, index_t c_out) {
     constexpr int NR = GemmTile<T>::NR;
-    return kWinogradPoints * c_in * ((c_out + NR - 1) / NR * NR);
+    return kWinogradPoints * c_in * detail::round_up(c_out, NR);
 }
 
 /// Per-thread scratch of winograd_transform_filters(): 6 x 3 + 6 vectors of C values.
