@@ -370,6 +370,16 @@ void pack_patch_panel(const ConvShape& s, const T* pad, index_t Wp, index_t r, i
     };
     // `count` positions from column ox of padded row `row`, wrapping to the next rows.
     auto pack_positions = [&](const T* row, index_t x, T* to_panel) {
+        if (n_runs == 1 && nc == NR) {  // one run of a whole panel: two packets per position
+            const T* from = row + runs[0].src;
+            for (index_t p = 0; p < count; ++p, to_panel += NR) {
+                const T* src = from + x * col_step;
+                Eigen::internal::pstoreu(to_panel, Eigen::internal::ploadu<Packet>(src));
+                Eigen::internal::pstoreu(to_panel + P, Eigen::internal::ploadu<Packet>(src + P));
+                if (++x == s.x.out) x = 0, from += row_step;
+            }
+            return;
+        }
         if (short_runs) {
             for (index_t p = 0; p < count; ++p, to_panel += NR) {
                 const T* src = row + x * col_step;
@@ -444,6 +454,8 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
         const index_t W2 = s.x.out;
         const bool whole_rows = (s.x.pad_begin > 0 || s.x.pad_end > 0) && 8 * W2 <= kImplicitDwDepth;
         const index_t chunk = whole_rows ? kImplicitDwDepth / W2 * W2 : kImplicitDwDepth;
+        // A panel of one tap's channels is NR consecutive values of a padded row per position.
+        const bool panel_in_place = s.d1 == NR && s.x.stride == 1;
         for (index_t p0 = 0; p0 < positions; p0 += chunk) {
             const index_t kc = std::min(chunk, positions - p0);
             // dY^T's last, partial MR panel of filters: read in place (its rows past K are the next
@@ -489,23 +501,36 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
                     }
                     if (c > 0 || d < W2) first = q0 + c, run = d - c, runs = (q1 - q0) / W2;
                 }
-                pack_patch_panel(s, ws.pad(t), plan.padded_width, first / W2, first % W2, run, j0, nc, ws.dw_panel(t),
-                                 runs);
+                // The panel: packed, or where it is one tap's D1 = NR channels at stride 1 (each run
+                // within one row), the padded rows themselves, one run per row read in place.
+                const T* panel = ws.dw_panel(t);
+                index_t panel_row = 0;  // from one run of the panel to the next, when in place
+                const index_t r = first / W2, ox = first % W2;
+                if (panel_in_place && (runs > 1 || ox + run <= W2)) {
+                    const index_t Wp = plan.padded_width, span = s.x.kernel * s.d1;
+                    const index_t kx = j0 % span / s.d1, ky = j0 / span;
+                    // Rows past the block's first lie in the padded block, whose size was checked.
+                    panel_row = r > 0 || runs > 1 ? s.y.stride * Wp * s.d1 : 0;
+                    panel = ws.pad(t) + r * panel_row + ky * s.y.dilation * Wp * s.d1 + (ox + kx) * s.d1;
+                } else {
+                    pack_patch_panel(s, ws.pad(t), plan.padded_width, r, ox, run, j0, nc, ws.dw_panel(t), runs);
+                }
                 // dW^T[:, j0:j0+nc] += dY^T (K x positions, dY read in place) * panel, in `runs`
                 // segments of `run` positions, a row of dY (or of the packed edge) apart.
                 const index_t depth = runs * run, dy_row = runs > 1 ? W2 * s.k : 0;
                 for (index_t i0 = 0; i0 < full; i0 += MR)
-                    gemm_micro_kernel<T, false, MR>(depth, dy_block + first * s.k + i0, s.k, ws.dw_panel(t),
-                                                    acc + i0 * L + j0, L, MR, nc, !write, static_cast<const T*>(nullptr),
-                                                    run, dy_row);
+                    gemm_micro_kernel<T, false, MR>(depth, dy_block + first * s.k + i0, s.k, panel, acc + i0 * L + j0, L,
+                                                    MR, nc, !write, static_cast<const T*>(nullptr), run, dy_row, NR,
+                                                    panel_row);
                 if (full < s.k && edge_in_place)
-                    gemm_micro_kernel<T, false, MR>(depth, dy_block + first * s.k + full, s.k, ws.dw_panel(t),
+                    gemm_micro_kernel<T, false, MR>(depth, dy_block + first * s.k + full, s.k, panel,
                                                     acc + full * L + j0, L, s.k - full, nc, !write,
-                                                    static_cast<const T*>(nullptr), run, dy_row);
+                                                    static_cast<const T*>(nullptr), run, dy_row, NR, panel_row);
                 else if (full < s.k)
-                    gemm_micro_kernel<T, false, MR>(depth, ws.dw_edge(t) + (first - p0) * MR, MR, ws.dw_panel(t),
+                    gemm_micro_kernel<T, false, MR>(depth, ws.dw_edge(t) + (first - p0) * MR, MR, panel,
                                                     acc + full * L + j0, L, s.k - full, nc, !write,
-                                                    static_cast<const T*>(nullptr), run, runs > 1 ? W2 * MR : 0);
+                                                    static_cast<const T*>(nullptr), run, runs > 1 ? W2 * MR : 0, NR,
+                                                    panel_row);
             }
         }
     };

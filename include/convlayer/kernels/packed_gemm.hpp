@@ -124,11 +124,14 @@ void pack_b_panels_colmajor(const T* b, index_t ldb, index_t depth, index_t cols
 ///
 /// Segmented A (implicit GEMM over an input image): with `segment` < depth, A's depth is
 /// depth / segment runs of `segment` steps, run s starting at a + s*segment_stride (row-major:
-/// contiguous values of each row; column-major: `segment` columns lda apart). B runs on unbroken.
+/// contiguous values of each row; column-major: `segment` columns lda apart). B runs on unbroken,
+/// its rows NR values apart, unless read in place from a strided source: then row k of run s is
+/// at b + s*b_segment_stride + k*ldb.
 template <typename T, bool kARowMajor, int MR = GemmTile<T>::MR>
 EIGEN_ALWAYS_INLINE void gemm_micro_kernel(index_t depth, const T* a, index_t lda, const T* b, T* c, index_t ldc,
                                            index_t rows, index_t cols, bool accumulate, const T* bias,
-                                           index_t segment = 0, index_t segment_stride = 0) {
+                                           index_t segment = 0, index_t segment_stride = 0, index_t ldb = GemmTile<T>::NR,
+                                           index_t b_segment_stride = 0) {
     using namespace Eigen::internal;
     using Tile = GemmTile<T>;
     using Packet = typename Tile::Packet;
@@ -137,8 +140,9 @@ EIGEN_ALWAYS_INLINE void gemm_micro_kernel(index_t depth, const T* a, index_t ld
     for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = pset1<Packet>(T(0));
     if (segment <= 0) segment = depth;
     for (index_t k0 = 0; k0 < depth; k0 += segment, a += segment_stride) {
-        for (index_t k = 0; k < segment; ++k, b += 2 * L) {
-            const Packet b0 = ploadu<Packet>(b), b1 = ploadu<Packet>(b + L);
+        const T* bk = b;
+        for (index_t k = 0; k < segment; ++k, bk += ldb) {
+            const Packet b0 = ploadu<Packet>(bk), b1 = ploadu<Packet>(bk + L);
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC unroll 16
 #endif
@@ -148,6 +152,7 @@ EIGEN_ALWAYS_INLINE void gemm_micro_kernel(index_t depth, const T* a, index_t ld
                 acc1[i] = pmadd(ai, b1, acc1[i]);
             }
         }
+        b = b_segment_stride != 0 ? b + b_segment_stride : bk;
     }
     if (rows == MR && cols == 2 * L) {
         for (int i = 0; i < MR; ++i) {
