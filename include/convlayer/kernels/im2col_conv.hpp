@@ -475,9 +475,17 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
     const detail::Im2colWorkspace<T> ws(s, workspace, d.block_rows, threads, skip_im2col);
     if (!prepacked) im2col_pack_backward_data_weights(s, w, ws.packed_w, threads);
     const T* packed_w = prepacked ? prepacked : ws.packed_w;
-    if (!skip_im2col) {
-        std::fill(dx, dx + size, T(0));
-        if (d.private_acc) std::fill(ws.private_acc, ws.private_acc + (threads - 1) * size, T(0));
+    if (!skip_im2col) {  // col2im adds into dX (and the private accumulators): cleared by all threads
+        const index_t total = d.private_acc ? size * threads : size;
+        parallel_for(threads, threads, [&](index_t part, int) {
+            const auto [i0, i1] = detail::split_range(total, threads, part);
+            for (index_t i = i0; i < i1;) {  // [i0, i1) may span dx and the accumulators
+                const index_t acc = i / size, end = std::min(i1, (acc + 1) * size);
+                T* base = acc == 0 ? dx : ws.private_acc + (acc - 1) * size;
+                std::fill(base + (i - acc * size), base + (end - acc * size), T(0));
+                i = end;
+            }
+        });
     }
     const index_t l_panels = detail::round_up(L, NR) / NR;
     for (index_t colour = 0; colour < d.colours; ++colour) {
