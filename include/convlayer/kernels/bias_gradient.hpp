@@ -3,6 +3,7 @@
 
 #include "convlayer/core/eigen_types.hpp"
 #include "convlayer/core/threading.hpp"
+#include "convlayer/kernels/packed_gemm.hpp"
 
 namespace convlayer::kernels {
 
@@ -13,14 +14,50 @@ inline constexpr index_t kParallelBiasGradientValues = index_t{1} << 16;
 /// per thread beyond the first.
 inline index_t conv_bias_gradient_scratch_elements(index_t k, int threads) { return (threads - 1) * k; }
 
+namespace detail {
+// out = sum of dY's rows [m0, m1) (K values each). Eigen's rowwise().sum() of dY as a K x
+// positions matrix measured 2-4x slower than either loop below (ResNet 1x1 backward-weights
+// 8-10% faster with them).
+template <typename T>
+void sum_positions(const T* dy, index_t m0, index_t m1, index_t k, T* out) {
+    using Packet = typename GemmTile<T>::Packet;
+    constexpr index_t P = GemmTile<T>::kLanes;
+    if (k >= 4 * P) {  // each row added to out: its 4+ independent packets hide the add latency
+        VectorMap<T> sum(out, k);
+        sum.setZero();
+        for (index_t m = m0; m < m1; ++m) sum += ConstVectorMap<T>(dy + m * k, k);
+        return;
+    }
+    // Few filters: one packet of them at a time, summed over four rows at once in registers.
+    using Eigen::internal::padd;
+    using Eigen::internal::ploadu;
+    index_t j = 0;
+    for (; j + P <= k; j += P) {
+        Packet s0 = Eigen::internal::pset1<Packet>(T(0)), s1 = s0, s2 = s0, s3 = s0;
+        const T* row = dy + m0 * k + j;
+        index_t m = m0;
+        for (; m + 4 <= m1; m += 4, row += 4 * k) {
+            s0 = padd(s0, ploadu<Packet>(row));
+            s1 = padd(s1, ploadu<Packet>(row + k));
+            s2 = padd(s2, ploadu<Packet>(row + 2 * k));
+            s3 = padd(s3, ploadu<Packet>(row + 3 * k));
+        }
+        for (; m < m1; ++m, row += k) s0 = padd(s0, ploadu<Packet>(row));
+        Eigen::internal::pstoreu(out + j, padd(padd(s0, s1), padd(s2, s3)));
+    }
+    for (; j < k; ++j) {
+        T sum = T(0);
+        for (index_t m = m0; m < m1; ++m) sum += dy[m * k + j];
+        out[j] = sum;
+    }
+}
+}  // namespace detail
+
 /// db = sum over the positions of dY's rows (overwritten). On several threads each sums its own
 /// range of positions (thread 0 into db, the others into `scratch`), added at the end.
 template <typename T>
 void conv_bias_gradient(const T* dy, index_t positions, index_t k, T* db, T* scratch, int threads) {
-    // dY as K x positions column-major: the sum of its columns reads dY in order.
-    auto sum_rows = [&](index_t m0, index_t m1, T* out) {
-        VectorMap<T>(out, k).noalias() = ConstMatrixMap<T>(dy + m0 * k, k, m1 - m0).rowwise().sum();
-    };
+    auto sum_rows = [&](index_t m0, index_t m1, T* out) { detail::sum_positions(dy, m0, m1, k, out); };
     if (threads <= 1 || positions * k < kParallelBiasGradientValues || positions < threads) {
         sum_rows(0, positions, db);
         return;
