@@ -76,6 +76,29 @@ TYPED_TEST(PackedGemm, PackersLayOutPanels) {
     EXPECT_EQ(pb[static_cast<std::size_t>(NR * depth + 2 * NR + 2)], T(0));  // padding column
 }
 
+// The transposing case (each of `count` rows contiguous along the depth, as OHWI weights are):
+// whole panels go through packet transposes, with a scalar tail for the depth past a multiple of
+// the packet; the last, partial panel element by element. Every element is checked.
+TYPED_TEST(PackedGemm, TransposingPackerLaysOutEveryElement) {
+    using T = TypeParam;
+    constexpr index_t NR = GemmTile<T>::NR, P = GemmTile<T>::kLanes;
+    for (index_t count : {NR, 2 * NR + 3, NR - 1})
+        for (index_t depth : {P, 3 * P + 5, index_t{7}}) {
+            const index_t stride = depth + 2;  // rows further apart than their length
+            std::vector<T> src(static_cast<std::size_t>(count * stride));
+            for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<T>(i + 1);
+            const index_t panels = (count + NR - 1) / NR;
+            std::vector<T> packed(static_cast<std::size_t>(panels * NR * depth), T(-1));
+            pack_panels<NR>(src.data(), stride, 1, count, depth, packed.data());
+            for (index_t i = 0; i < panels * NR; ++i)
+                for (index_t k = 0; k < depth; ++k) {
+                    const T expected = i < count ? src[static_cast<std::size_t>(i * stride + k)] : T(0);
+                    ASSERT_EQ(packed[static_cast<std::size_t>((i / NR) * NR * depth + k * NR + i % NR)], expected)
+                        << "row " << i << " depth " << k << " of " << count << " x " << depth;
+                }
+        }
+}
+
 // The tile heights the kernels are instantiated for: tallest first, kMaxMR and kMinMR the ends,
 // the default MR among them, and best_tile_rows() the one that pads least.
 TEST(GemmTileRows, TallestFirstAndTheLeastPadding) {

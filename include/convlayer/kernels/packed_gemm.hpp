@@ -74,11 +74,49 @@ void with_tile_rows(int mr, F&& f) {
 /// of `Width` along i: element (i, k) goes to dst[(i / Width)*Width*depth + k*Width + i % Width];
 /// the last panel is zero-padded. The loop runs along whichever index is contiguous in src, so
 /// reads are sequential (which the prefetcher follows even when src is far from the core).
+namespace detail {
+// A whole panel of `Width` rows i, each with `depth` contiguous values (element (i, k) at
+// src[i*stride_i + k]), transposed into dst[k*Width + i] a lanes x lanes block of packets at a
+// time (5-6x faster than element by element, which writes Width values apart: packing MNIST
+// conv2's weights took 22 us a call, now 4).
+// (Eigen's PacketBlock takes the packet type, an intrinsic vector type, as a template argument:
+// GCC warns that its alignment attributes are dropped there, which PacketBlock does not need.)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+template <int Width, typename T>
+void transpose_panel(const T* src, index_t stride_i, index_t depth, T* dst) {
+    using Packet = typename GemmTile<T>::Packet;
+    constexpr int P = GemmTile<T>::kLanes;
+    static_assert(Width % P == 0, "whole packets of rows");
+    index_t k = 0;
+    for (; k + P <= depth; k += P)
+        for (int h = 0; h < Width; h += P) {
+            Eigen::internal::PacketBlock<Packet, P> block;
+            for (int r = 0; r < P; ++r) block.packet[r] = Eigen::internal::ploadu<Packet>(src + (h + r) * stride_i + k);
+            Eigen::internal::ptranspose(block);
+            for (int r = 0; r < P; ++r) Eigen::internal::pstoreu(dst + (k + r) * Width + h, block.packet[r]);
+        }
+    for (; k < depth; ++k)
+        for (int i = 0; i < Width; ++i) dst[k * Width + i] = src[i * stride_i + k];
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+}  // namespace detail
+
 template <int Width, typename T>
 void pack_panels(const T* src, index_t stride_i, index_t stride_k, index_t count, index_t depth, T* dst) {
     for (index_t i0 = 0; i0 < count; i0 += Width, dst += Width * depth) {
         const index_t w = std::min<index_t>(Width, count - i0);
         const T* s0 = src + i0 * stride_i;
+        if constexpr (Width % GemmTile<T>::kLanes == 0) {
+            if (stride_k == 1 && w == Width) {
+                detail::transpose_panel<Width>(s0, stride_i, depth, dst);
+                continue;
+            }
+        }
         if (stride_k == 1) {
             for (index_t i = 0; i < w; ++i)
                 for (index_t k = 0; k < depth; ++k) dst[k * Width + i] = s0[i * stride_i + k];
