@@ -105,6 +105,9 @@ std::vector<FlagSpec> bench_flags() {
     flags.push_back({"--backward", "", "also time backward-data and backward-weights"});
     flags.push_back({"--algo", join(names_of(kAlgorithms), "|") + "|all",
                      "algorithm to time; all = every algorithm but auto (default auto)"});
+    flags.push_back({"--autotune", "",
+                     "with --algo auto: time every algorithm that can run on the warm-up call and keep the fastest "
+                     "(ConvLayer::set_autotune)"});
     flags.push_back({"--repeats", "N", "timed runs per algorithm and pass, after one warm-up run (default 5)"});
     flags.push_back({"--json", "", "print one JSON document instead of the table"});
     flags.push_back({"--suite", join(suite_families(), "|") + "|all",
@@ -539,6 +542,7 @@ struct Measurement {
     int pass = bench::kForward;
     bool applicable = true;
     std::string reason;  // the library's message when not applicable
+    bool autotuned = false;  // auto's choice was timed (--autotune): the layer timed this shape
     double median_ms = 0;
     double gflops = 0;
     index_t workspace_bytes = 0;
@@ -554,6 +558,7 @@ struct BenchOptions {
     std::vector<ConvAlgorithm> algorithms;
     std::vector<int> passes;
     index_t repeats = 5;
+    bool autotune = false;  // auto's choice timed (set_autotune) rather than the heuristic's
     bool json = false;
 };
 
@@ -628,6 +633,7 @@ std::vector<ConfigResult> run_benchmarks(const std::vector<Geometry>& configs, c
         ConfigResult r{g, s, {}};
         for (const ConvAlgorithm a : opt.algorithms) {
             problem.layer().set_algorithm(a);
+            problem.layer().set_autotune(opt.autotune && a == ConvAlgorithm::automatic);
             for (const int pass : opt.passes) {
                 Measurement m;
                 m.requested = a;
@@ -652,6 +658,7 @@ std::vector<ConfigResult> run_benchmarks(const std::vector<Geometry>& configs, c
                 }
                 const double t = median(seconds);
                 m.ran = problem.layer().algorithm();
+                m.autotuned = problem.layer().autotune() && problem.layer().autotuned_shapes() > 0;
                 m.median_ms = t * 1e3;
                 m.gflops = t > 0 ? s.flops() / t * 1e-9 : std::nan("");
                 m.workspace_bytes = problem.layer().workspace_bytes();
@@ -676,7 +683,8 @@ std::string gflops_text(double g) { return std::isfinite(g) ? fixed(g, g < 10 ? 
 void print_table(std::ostream& o, const std::vector<ConfigResult>& all, const BenchOptions& opt) {
     o << "convlayer bench: float, " << num_threads() << (num_threads() == 1 ? " thread" : " threads")
       << (has_openmp() ? "" : " (built without OpenMP)") << ", median of " << opt.repeats << " run"
-      << (opt.repeats == 1 ? "" : "s") << " after a warm-up run\n"
+      << (opt.repeats == 1 ? "" : "s") << " after a warm-up run"
+      << (opt.autotune ? " (auto's choice timed on it: --autotune)" : "") << "\n"
       << "GFLOP/s = FLOPs / median time; FLOPs = 2*N*H2*W2*K*Fh*Fw*D1, the same for every algorithm and pass\n";
     for (const ConfigResult& r : all) {
         o << "\n"
@@ -715,6 +723,7 @@ void print_json(std::ostream& o, const std::vector<ConfigResult>& all, const Ben
     o << "{\n  \"tool\": \"convlayer bench\",\n  \"version\": " << json_string(CONVLAYER_VERSION)
       << ",\n  \"scalar\": \"float\",\n  \"threads\": " << num_threads()
       << ",\n  \"openmp\": " << (has_openmp() ? "true" : "false") << ",\n  \"repeats\": " << opt.repeats
+      << ",\n  \"autotune\": " << (opt.autotune ? "true" : "false")
       << ",\n  \"configurations\": [";
     for (std::size_t c = 0; c < all.size(); ++c) {
         const ConfigResult& r = all[c];
@@ -734,7 +743,8 @@ void print_json(std::ostream& o, const std::vector<ConfigResult>& all, const Ben
               << ", \"pass\": " << json_string(bench::pass_name(m.pass))
               << ", \"applicable\": " << (m.applicable ? "true" : "false");
             if (m.applicable)
-                o << ", \"ran\": " << json_string(to_string(m.ran)) << ", \"median_ms\": " << json_number(m.median_ms)
+                o << ", \"ran\": " << json_string(to_string(m.ran)) << ", \"autotuned\": " << (m.autotuned ? "true" : "false")
+                  << ", \"median_ms\": " << json_number(m.median_ms)
                   << ", \"gflops\": " << json_number(m.gflops) << ", \"workspace_bytes\": " << m.workspace_bytes;
             else
                 o << ", \"reason\": " << json_string(m.reason);
@@ -781,6 +791,9 @@ int run_bench(const ParsedFlags& f) {
     if (f.has("--backward")) opt.passes.assign(std::begin(kPasses), std::end(kPasses));
     if (f.has("--repeats"))
         opt.repeats = parse_count("--repeats", f.value("--repeats"), 1, 1000000, "the repeat count");
+    opt.autotune = f.has("--autotune");
+    if (opt.autotune && algo != "auto")
+        f.fail("--autotune times auto's candidates; it cannot be combined with --algo " + algo);
     opt.json = f.has("--json");
     apply_threads(f);
 
