@@ -95,7 +95,17 @@ TYPED_TEST(ImplicitGemmBackwardWeights, OverwritesGarbageAndMatchesTheReference)
             std::vector<T> workspace(static_cast<std::size_t>(implicit_gemm_workspace_elements<T>(s, plan, threads, false)));
             std::vector<T> dw(static_cast<std::size_t>(size), T(99));  // overwritten
             implicit_gemm_conv_backward_weights(s, x.data(), dy.data(), dw.data(), workspace.data(), plan, threads);
-            ASSERT_TRUE(all_near(dw.data(), dw_ref.data(), Shape{s.k, s.y.kernel, s.x.kernel, s.d1}, 0.0, "k,ky,kx,d")) << s.to_string() << ", " << threads << " threads";
+            const Shape dw_shape{s.k, s.y.kernel, s.x.kernel, s.d1};
+            ASSERT_TRUE(all_near(dw.data(), dw_ref.data(), dw_shape, 0.0, "k,ky,kx,d"))
+                << s.to_string() << ", " << threads << " threads";
+            // With db alongside, summed in the same parallel region.
+            std::vector<T> db2(static_cast<std::size_t>(s.k), T(99)),
+                scratch(static_cast<std::size_t>(conv_bias_gradient_scratch_elements(s.k, threads)), T(-5));
+            std::fill(dw.begin(), dw.end(), T(99));
+            implicit_gemm_conv_backward_weights(s, x.data(), dy.data(), dw.data(), workspace.data(), plan, threads,
+                                                db2.data(), scratch.data());
+            ASSERT_TRUE(all_near(dw.data(), dw_ref.data(), dw_shape, 0.0, "k,ky,kx,d")) << "with db " << s.to_string();
+            ASSERT_EQ(db2, db) << s.to_string() << ", " << threads << " threads";
             ++ran;
         }
     EXPECT_GT(ran, 60);

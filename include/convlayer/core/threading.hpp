@@ -22,6 +22,9 @@
 
 namespace convlayer {
 
+/// Below this many values one thread sums them all: forking costs about as much as the sum.
+inline constexpr index_t kParallelSumMinValues = index_t{1} << 16;
+
 /// True when convlayer was compiled with OpenMP (-fopenmp): otherwise everything runs serially.
 constexpr bool has_openmp() {
 #ifdef _OPENMP

@@ -7,9 +7,6 @@
 
 namespace convlayer::kernels {
 
-/// Below this many dY values one thread sums them all (a fork costs about as much).
-inline constexpr index_t kParallelBiasGradientValues = index_t{1} << 16;
-
 /// Values of scratch conv_bias_gradient() needs on `threads` threads: a partial sum of K values
 /// per thread beyond the first.
 inline index_t conv_bias_gradient_scratch_elements(index_t k, int threads) { return (threads - 1) * k; }
@@ -58,7 +55,7 @@ void sum_positions(const T* dy, index_t m0, index_t m1, index_t k, T* out) {
 template <typename T>
 void conv_bias_gradient(const T* dy, index_t positions, index_t k, T* db, T* scratch, int threads) {
     auto sum_rows = [&](index_t m0, index_t m1, T* out) { detail::sum_positions(dy, m0, m1, k, out); };
-    if (threads <= 1 || positions * k < kParallelBiasGradientValues || positions < threads) {
+    if (threads <= 1 || positions * k < kParallelSumMinValues || positions < threads) {
         sum_rows(0, positions, db);
         return;
     }

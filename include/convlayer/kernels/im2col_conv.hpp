@@ -49,10 +49,11 @@ inline std::pair<index_t, index_t> split_range(index_t total, index_t n, index_t
 }
 
 // dst[0, size) += the threads - 1 private accumulators stored one after another at `acc`,
-// each thread summing its own range of elements.
+// each thread summing its own range of elements (one thread for a small sum).
 template <typename T>
 void add_private_accumulators(T* dst, const T* acc, index_t size, int threads) {
-    parallel_for(threads, threads, [&](index_t part, int) {
+    const int summing = size * (threads - 1) < kParallelSumMinValues ? 1 : threads;
+    parallel_for(threads, summing, [&](index_t part, int) {
         const auto [e0, e1] = split_range(size, threads, part);
         for (int t = 1; t < threads; ++t)
             for (index_t e = e0; e < e1; ++e) dst[e] += acc[(t - 1) * size + e];

@@ -432,7 +432,7 @@ inline std::pair<index_t, index_t> live_output_columns(const ConvShape& s, index
 // implicit_gemm_conv_backward_weights() with tiles of MR filters.
 template <typename T, int MR>
 void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const T* dy, T* dw, T* workspace,
-                                          const ImplicitGemmPlan& plan, int threads) {
+                                          const ImplicitGemmPlan& plan, int threads, T* db, T* db_scratch) {
     constexpr int NR = GemmTile<T>::NR;
     const index_t L = s.patch_length(), size = L * s.k, per_image = plan.blocks_per_image(s);
     const index_t blocks = s.n * per_image, full = s.k / MR * MR;
@@ -534,6 +534,20 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
             }
         }
     };
+    // db (if asked) in the same parallel region: part i sums its share of dY's rows into db
+    // (i = 0) or db_scratch, added at the end (one fork, not two: MNIST conv1's dW at N = 1 is a
+    // 6 us call).
+    const index_t positions = s.output_positions();
+    auto bias_part = [&](index_t part) {
+        if (!db) return;
+        const auto [m0, m1] = detail::split_range(positions, threads, part);
+        sum_positions(dy, m0, m1, s.k, part == 0 ? db : db_scratch + (part - 1) * s.k);
+    };
+    auto add_bias_parts = [&] {
+        if (db)
+            for (int part = 1; part < threads; ++part)
+                VectorMap<T>(db, s.k) += ConstVectorMap<T>(db_scratch + (part - 1) * s.k, s.k);
+    };
     if (split_taps) {
         const index_t panels = (L + NR - 1) / NR;
         parallel_for(threads, threads, [&](index_t part, int t) {
@@ -542,7 +556,9 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
             if (blocks == 0)
                 for (index_t k = 0; k < s.k; ++k) std::fill(dw + k * L + l0, dw + k * L + l1, T(0));
             for (index_t b = 0; b < blocks; ++b) accumulate(b, t, l0, l1, dw, b == 0);
+            bias_part(part);
         });
+        add_bias_parts();
         return;
     }
     // Part i of the blocks into accumulator i (0: dw), each written first by its thread's first
@@ -552,8 +568,10 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
         const auto [b0, b1] = detail::split_range(blocks, threads, part);
         if (b0 == b1) std::fill(acc, acc + size, T(0));
         for (index_t b = b0; b < b1; ++b) accumulate(b, t, 0, L, acc, b == b0);
+        bias_part(part);
     });
     detail::add_private_accumulators(dw, static_cast<const T*>(ws.shared()), size, threads);
+    add_bias_parts();
 }
 }  // namespace detail
 
@@ -561,14 +579,18 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
 /// each patch panel packed straight from padded input rows (no im2col matrix). Threads split the
 /// patch columns (implicit_gemm_dw_splits_taps()) or take their own blocks of output rows into
 /// private accumulators (thread 0 into dw), summed at the end. Needs implicit_gemm_dw_applies().
+/// With `db`, also the bias gradient (overwritten), the threads each summing a share of dY's
+/// rows; `db_scratch` then holds conv_bias_gradient_scratch_elements(K, threads) values.
 template <typename T>
 void implicit_gemm_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T* dw, T* workspace,
-                                         const ImplicitGemmPlan& plan, int threads) {
+                                         const ImplicitGemmPlan& plan, int threads, T* db = nullptr,
+                                         T* db_scratch = nullptr) {
     // Tiles of the fewest filters (8 on AVX-512): each depth step broadcasts MR consecutive values
     // of a dY row, and 8 floats never straddle a cache line where 12 often do. Measured, 1 thread,
     // N = 8, against 12: VGG conv1_2 185 -> 210 GFLOP/s, conv5_2 240 -> 257, MNIST conv2 222 -> 247.
     with_tile_rows<T>(GemmTile<T>::kMinMR, [&](auto mr) {
-        detail::implicit_gemm_backward_weights_tiled<T, decltype(mr)::value>(s, x, dy, dw, workspace, plan, threads);
+        detail::implicit_gemm_backward_weights_tiled<T, decltype(mr)::value>(s, x, dy, dw, workspace, plan, threads, db,
+                                                                             db_scratch);
     });
 }
 

@@ -201,14 +201,14 @@ private:
             return;
         }
         const T* packed = dx ? packed_weights(true) : nullptr;
+        if (dw && implicit_dw_) {  // patches packed straight from the input: no im2col matrix; db alongside
+            kernels::implicit_gemm_conv_backward_weights(shape_, x, dy, dw, workspace_.data() + implicit_offset_,
+                                                         implicit_dw_plan_, threads_, db, bias_partials_.data());
+            dw = db = nullptr;
+        }
         if (db) {
             kernels::conv_bias_gradient(dy, shape_.output_positions(), shape_.k, db, bias_partials_.data(), threads_);
             db = nullptr;
-        }
-        if (dw && implicit_dw_) {  // patches packed straight from the input: no im2col matrix
-            kernels::implicit_gemm_conv_backward_weights(shape_, x, dy, dw, workspace_.data() + implicit_offset_,
-                                                         implicit_dw_plan_, threads_);
-            dw = nullptr;
         }
         if (dx && algorithm_ == ConvAlgorithm::winograd) {
             run_winograd(true, dy, dx, packed);
