@@ -520,17 +520,15 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
                 const index_t depth = runs * run, dy_row = runs > 1 ? W2 * s.k : 0;
                 for (index_t i0 = 0; i0 < full; i0 += MR)
                     gemm_micro_kernel<T, false, MR>(depth, dy_block + first * s.k + i0, s.k, panel, acc + i0 * L + j0, L,
-                                                    MR, nc, !write, static_cast<const T*>(nullptr), run, dy_row, NR,
-                                                    panel_row);
+                                                    MR, nc, !write, static_cast<const T*>(nullptr), run, dy_row, panel_row);
                 if (full < s.k && edge_in_place)
                     gemm_micro_kernel<T, false, MR>(depth, dy_block + first * s.k + full, s.k, panel,
                                                     acc + full * L + j0, L, s.k - full, nc, !write,
-                                                    static_cast<const T*>(nullptr), run, dy_row, NR, panel_row);
+                                                    static_cast<const T*>(nullptr), run, dy_row, panel_row);
                 else if (full < s.k)
                     gemm_micro_kernel<T, false, MR>(depth, ws.dw_edge(t) + (first - p0) * MR, MR, panel,
                                                     acc + full * L + j0, L, s.k - full, nc, !write,
-                                                    static_cast<const T*>(nullptr), run, runs > 1 ? W2 * MR : 0, NR,
-                                                    panel_row);
+                                                    static_cast<const T*>(nullptr), run, runs > 1 ? W2 * MR : 0, panel_row);
             }
         }
     };

@@ -162,13 +162,13 @@ void pack_b_panels_colmajor(const T* b, index_t ldb, index_t depth, index_t cols
 ///
 /// Segmented A (implicit GEMM over an input image): with `segment` < depth, A's depth is
 /// depth / segment runs of `segment` steps, run s starting at a + s*segment_stride (row-major:
-/// contiguous values of each row; column-major: `segment` columns lda apart). B runs on unbroken,
-/// its rows NR values apart, unless read in place from a strided source: then row k of run s is
-/// at b + s*b_segment_stride + k*ldb.
+/// contiguous values of each row; column-major: `segment` columns lda apart). B runs on unbroken
+/// unless b_segment_stride != 0 (B read in place from rows further apart): then run s of B starts
+/// at b + s*b_segment_stride.
 template <typename T, bool kARowMajor, int MR = GemmTile<T>::MR>
 EIGEN_ALWAYS_INLINE void gemm_micro_kernel(index_t depth, const T* a, index_t lda, const T* b, T* c, index_t ldc,
                                            index_t rows, index_t cols, bool accumulate, const T* bias,
-                                           index_t segment = 0, index_t segment_stride = 0, index_t ldb = GemmTile<T>::NR,
+                                           index_t segment = 0, index_t segment_stride = 0,
                                            index_t b_segment_stride = 0) {
     using namespace Eigen::internal;
     using Tile = GemmTile<T>;
@@ -179,7 +179,7 @@ EIGEN_ALWAYS_INLINE void gemm_micro_kernel(index_t depth, const T* a, index_t ld
     if (segment <= 0) segment = depth;
     for (index_t k0 = 0; k0 < depth; k0 += segment, a += segment_stride) {
         const T* bk = b;
-        for (index_t k = 0; k < segment; ++k, bk += ldb) {
+        for (index_t k = 0; k < segment; ++k, bk += 2 * L) {
             const Packet b0 = ploadu<Packet>(bk), b1 = ploadu<Packet>(bk + L);
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC unroll 16
