@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "tests/support/conv_problems.hpp"
 #include "tests/support/gradient_check.hpp"
 
 using namespace convlayer;
@@ -33,7 +34,76 @@ Volume<T> reference_pool(PoolKind kind, const Volume<T>& x, index_t f, index_t s
                 }
     return y;
 }
+
+// The gradient by definition: max sends dy to the window's first maximal input in (y, x) order
+// (the first NaN when there is one), average spreads it over the in-bounds inputs.
+template <typename T>
+Volume<T> reference_pool_backward(PoolKind kind, const Volume<T>& x, const Volume<T>& dy, index_t f, index_t s,
+                                  index_t p) {
+    Volume<T> dx(x.shape());
+    dx.zero();
+    const Shape out = dy.shape();
+    for (index_t n = 0; n < out.n; ++n)
+        for (index_t oy = 0; oy < out.h; ++oy)
+            for (index_t ox = 0; ox < out.w; ++ox)
+                for (index_t d = 0; d < out.d; ++d) {
+                    index_t best_y = -1, best_x = -1, count = 0;
+                    for (index_t ky = 0; ky < f; ++ky)
+                        for (index_t kx = 0; kx < f; ++kx) {
+                            const index_t iy = oy * s - p + ky, ix = ox * s - p + kx;
+                            if (iy < 0 || iy >= x.height() || ix < 0 || ix >= x.width()) continue;
+                            ++count;
+                            const T v = x(n, iy, ix, d);
+                            const bool better = best_y < 0 ? true
+                                                           : !std::isnan(x(n, best_y, best_x, d)) &&
+                                                                 (std::isnan(v) || v > x(n, best_y, best_x, d));
+                            if (better) best_y = iy, best_x = ix;
+                        }
+                    for (index_t ky = 0; ky < f; ++ky)
+                        for (index_t kx = 0; kx < f; ++kx) {
+                            const index_t iy = oy * s - p + ky, ix = ox * s - p + kx;
+                            if (iy < 0 || iy >= x.height() || ix < 0 || ix >= x.width()) continue;
+                            if (kind == PoolKind::average)
+                                dx(n, iy, ix, d) += dy(n, oy, ox, d) / static_cast<T>(count);
+                            else if (iy == best_y && ix == best_x)
+                                dx(n, iy, ix, d) += dy(n, oy, ox, d);
+                        }
+                }
+    return dx;
+}
 }  // namespace
+
+// Backward against the definition on depths that fill whole packets, leave a tail, or neither
+// (float: 16 lanes; double: 8), with many ties and some NaNs, for windows that tile the input
+// (dx written, never cleared), leave gaps or padding (disjoint), and overlap (added); dx holds
+// garbage before each call.
+template <typename T>
+class PoolBackward : public ::testing::Test {};
+using PoolScalars = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(PoolBackward, PoolScalars);
+
+TYPED_TEST(PoolBackward, MatchesTheDefinitionOnEveryPath) {
+    using T = TypeParam;
+    struct Case { index_t f, s, p, h, w; };
+    for (PoolKind kind : {PoolKind::max, PoolKind::average})
+        for (const Case& c : {Case{2, 2, 0, 8, 6}, Case{2, 3, 0, 8, 11}, Case{2, 2, 1, 6, 6}, Case{3, 2, 1, 7, 9}})
+            for (index_t depth : {1, 8, 16, 19, 37}) {
+                PoolLayer<T> pool(kind, c.f, c.s, c.p, FitPolicy::crop);
+                Volume<T> x(2, c.h, c.w, depth);
+                support::fill_small_integers(x, static_cast<std::uint64_t>(depth + c.s));  // ties
+                for (index_t i = 5; i < x.size(); i += 97) x.data()[i] = std::numeric_limits<T>::quiet_NaN();
+                Volume<T> dy(pool.output_shape(x.shape())), dx(x.shape());
+                support::fill_small_integers(dy, 3);
+                dx.fill(T(99));
+                pool.backward(x, dy, &dx);
+                const Volume<T> ref = reference_pool_backward(kind, x, dy, c.f, c.s, c.p);
+                // Max moves dy exactly; average scales it (dy * (1/count) against dy / count).
+                const double tol = kind == PoolKind::max ? 0.0 : 8 * std::numeric_limits<T>::epsilon() * 16;
+                for (index_t i = 0; i < x.size(); ++i)
+                    ASSERT_NEAR(dx.data()[i], ref.data()[i], tol)
+                        << pool.describe() << ", depth " << depth << ", element " << i << ", x = " << x.data()[i];
+            }
+}
 
 TEST(PoolLayer, MatchesTheReference) {
     struct Case { index_t f, s, p, h, w; };

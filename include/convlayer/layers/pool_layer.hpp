@@ -9,6 +9,7 @@
 
 #include "convlayer/core/conv_shape.hpp"
 #include "convlayer/core/threading.hpp"
+#include "convlayer/kernels/packed_gemm.hpp"
 #include "convlayer/layers/layer.hpp"
 
 namespace convlayer {
@@ -62,68 +63,44 @@ protected:
     // over d innermost (vectorised) and the work is spread over the samples of the batch.
     void do_forward(const Volume<T>& x, Volume<T>& y) override {
         const ConvShape s = pool_shape(x.shape());
-        const index_t D = s.d1;
+        const index_t D = s.d1, sample = s.input().size() / s.n;
         parallel_for(s.n, threads_for(s), [&](index_t n, int) {
             for_each_window(s, [&](index_t oy, index_t ox, index_t y0, index_t y1, index_t x0, index_t x1) {
                 T* out = y.data() + ((n * s.y.out + oy) * s.x.out + ox) * D;
-                const T init = kind_ == PoolKind::max ? -std::numeric_limits<T>::infinity() : T(0);
-                std::fill_n(out, D, init);
+                const Window w{x.data() + n * sample, nullptr, nullptr, s.x.in * D, D, y0, y1, x0, x1};
+                if (kind_ == PoolKind::max) return max_forward(w, out);
+                std::fill_n(out, D, T(0));
                 for (index_t iy = y0; iy < y1; ++iy)
                     for (index_t ix = x0; ix < x1; ++ix) {
-                        const T* in = x.data() + ((n * s.y.in + iy) * s.x.in + ix) * D;
-                        if (kind_ == PoolKind::average)
-                            for (index_t d = 0; d < D; ++d) out[d] += in[d];
-                        else  // NaN wins, so it propagates
-                            for (index_t d = 0; d < D; ++d) out[d] = in[d] > out[d] || in[d] != in[d] ? in[d] : out[d];
+                        const T* in = w.x + w.at(iy, ix);
+                        for (index_t d = 0; d < D; ++d) out[d] += in[d];
                     }
-                if (kind_ == PoolKind::average) {
-                    const T scale = T(1) / static_cast<T>((y1 - y0) * (x1 - x0));
-                    for (index_t d = 0; d < D; ++d) out[d] *= scale;
-                }
+                const T scale = T(1) / static_cast<T>((y1 - y0) * (x1 - x0));
+                for (index_t d = 0; d < D; ++d) out[d] *= scale;
             });
         });
     }
     void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
         if (!dx) return;
         const ConvShape s = pool_shape(x.shape());
-        const index_t D = s.d1;
+        const index_t D = s.d1, sample = s.input().size() / s.n;
         const int threads = threads_for(s);
-        dx->zero();
+        // Windows that never overlap (stride >= window) each own their inputs, whose gradients
+        // are then written rather than added; inputs no window covers are cleared first, unless
+        // the windows tile the input exactly (MNIST's 2x2 / 2), where every input is written.
+        const bool disjoint = s.y.stride >= s.y.kernel && s.x.stride >= s.x.kernel;
+        const bool tiled = disjoint && s.y.stride == s.y.kernel && s.x.stride == s.x.kernel && s.y.pad_begin == 0 &&
+                           s.x.pad_begin == 0 && s.y.out * s.y.stride == s.y.in && s.x.out * s.x.stride == s.x.in;
         if (kind_ == PoolKind::max) scratch_.resize(static_cast<std::size_t>(2 * threads * D));
         parallel_for(s.n, threads, [&](index_t n, int t) {
+            if (!tiled) std::fill_n(dx->data() + n * sample, sample, T(0));
             for_each_window(s, [&](index_t oy, index_t ox, index_t y0, index_t y1, index_t x0, index_t x1) {
-                const T* g = dy.data() + ((n * s.y.out + oy) * s.x.out + ox) * D;
-                auto input_offset = [&](index_t iy, index_t ix) { return ((n * s.y.in + iy) * s.x.in + ix) * D; };
-                if (kind_ == PoolKind::average) {
-                    const T scale = T(1) / static_cast<T>((y1 - y0) * (x1 - x0));
-                    for (index_t iy = y0; iy < y1; ++iy)
-                        for (index_t ix = x0; ix < x1; ++ix) {
-                            T* out = dx->data() + input_offset(iy, ix);
-                            for (index_t d = 0; d < D; ++d) out[d] += g[d] * scale;
-                        }
-                    return;
-                }
-                // The window's maximum per channel (NaN wins, as in forward), then dy goes to the
-                // first input equal to it, in (y, x) order.
-                T* max = scratch_.data() + 2 * t * D;
-                T* pending = max + D;  // 1 until the channel's gradient has been placed
-                std::fill_n(max, D, -std::numeric_limits<T>::infinity());
-                std::fill_n(pending, D, T(1));
-                for (index_t iy = y0; iy < y1; ++iy)
-                    for (index_t ix = x0; ix < x1; ++ix) {
-                        const T* in = x.data() + input_offset(iy, ix);
-                        for (index_t d = 0; d < D; ++d) max[d] = in[d] > max[d] || in[d] != in[d] ? in[d] : max[d];
-                    }
-                for (index_t iy = y0; iy < y1; ++iy)
-                    for (index_t ix = x0; ix < x1; ++ix) {
-                        const T* in = x.data() + input_offset(iy, ix);
-                        T* out = dx->data() + input_offset(iy, ix);
-                        for (index_t d = 0; d < D; ++d) {
-                            const bool hit = pending[d] != T(0) && (in[d] == max[d] || (in[d] != in[d] && max[d] != max[d]));
-                            out[d] += hit ? g[d] : T(0);
-                            pending[d] = hit ? T(0) : pending[d];
-                        }
-                    }
+                const Window w{x.data() + n * sample, dx->data() + n * sample,
+                               dy.data() + ((n * s.y.out + oy) * s.x.out + ox) * D, s.x.in * D, D, y0, y1, x0, x1};
+                if (kind_ == PoolKind::average)
+                    disjoint ? average_backward<false>(w) : average_backward<true>(w);
+                else
+                    disjoint ? max_backward<false>(w, scratch_.data() + 2 * t * D) : max_backward<true>(w, scratch_.data() + 2 * t * D);
             });
         });
     }
@@ -148,6 +125,104 @@ private:
                 f(oy, ox, y0, y1, x0, x1);
             }
         }
+    }
+
+    // One window of one sample: x and dx of the sample (rows `row` values apart, D channels per
+    // input), the window's dy, and its in-bounds input rows [y0, y1) and columns [x0, x1).
+    struct Window {
+        const T* x;
+        T* dx;
+        const T* g;
+        index_t row, D, y0, y1, x0, x1;
+        index_t at(index_t iy, index_t ix) const { return iy * row + ix * D; }
+    };
+
+    // out = the window's maximum per channel; a NaN wins, so it propagates. Whole packets of
+    // channels in registers, then the rest.
+    static void max_forward(const Window& w, T* out) {
+        using namespace Eigen::internal;
+        using Packet = typename kernels::GemmTile<T>::Packet;
+        constexpr index_t P = kernels::GemmTile<T>::kLanes;
+        index_t c = 0;
+        for (; c + P <= w.D; c += P) {
+            Packet max = pset1<Packet>(-std::numeric_limits<T>::infinity());
+            for (index_t iy = w.y0; iy < w.y1; ++iy)
+                for (index_t ix = w.x0; ix < w.x1; ++ix) {
+                    const Packet in = ploadu<Packet>(w.x + w.at(iy, ix) + c);
+                    max = pselect(por(pcmp_lt(max, in), pandnot(ptrue(in), pcmp_eq(in, in))), in, max);
+                }
+            pstoreu(out + c, max);
+        }
+        std::fill(out + c, out + w.D, -std::numeric_limits<T>::infinity());
+        for (index_t iy = w.y0; iy < w.y1; ++iy)
+            for (index_t ix = w.x0; ix < w.x1; ++ix) {
+                const T* in = w.x + w.at(iy, ix);
+                for (index_t d = c; d < w.D; ++d) out[d] = in[d] > out[d] || in[d] != in[d] ? in[d] : out[d];
+            }
+    }
+
+    // dx += (kAdd) or = dy / (window size) over the window.
+    template <bool kAdd>
+    static void average_backward(const Window& w) {
+        const T scale = T(1) / static_cast<T>((w.y1 - w.y0) * (w.x1 - w.x0));
+        for (index_t iy = w.y0; iy < w.y1; ++iy)
+            for (index_t ix = w.x0; ix < w.x1; ++ix) {
+                T* out = w.dx + w.at(iy, ix);
+                for (index_t d = 0; d < w.D; ++d) out[d] = (kAdd ? out[d] : T(0)) + w.g[d] * scale;
+            }
+    }
+
+    // dy to the window's first maximal input per channel, in (y, x) order, added (kAdd) or
+    // written (with zeros to the others). The maximum is the forward's: a NaN wins it and is then
+    // the maximal input. Whole packets of channels stay in registers (maximum, and a mask of the
+    // channels still waiting for their input); the rest go through `scratch` (2*D values).
+    template <bool kAdd>
+    static void max_backward(const Window& w, T* scratch) {
+        using namespace Eigen::internal;
+        using Packet = typename kernels::GemmTile<T>::Packet;
+        constexpr index_t P = kernels::GemmTile<T>::kLanes;
+        index_t c = 0;
+        for (; c + P <= w.D; c += P) {
+            auto load = [&](index_t iy, index_t ix) { return ploadu<Packet>(w.x + w.at(iy, ix) + c); };
+            auto is_nan = [](const Packet& v) { return pandnot(ptrue(v), pcmp_eq(v, v)); };
+            Packet max = pset1<Packet>(-std::numeric_limits<T>::infinity());
+            for (index_t iy = w.y0; iy < w.y1; ++iy)
+                for (index_t ix = w.x0; ix < w.x1; ++ix) {
+                    const Packet in = load(iy, ix);
+                    max = pselect(por(pcmp_lt(max, in), is_nan(in)), in, max);
+                }
+            const Packet max_nan = is_nan(max), g = ploadu<Packet>(w.g + c);
+            Packet pending = ptrue(max);
+            for (index_t iy = w.y0; iy < w.y1; ++iy)
+                for (index_t ix = w.x0; ix < w.x1; ++ix) {
+                    const Packet in = load(iy, ix);
+                    const Packet hit = pand(pending, por(pcmp_eq(in, max), pand(max_nan, is_nan(in))));
+                    T* out = w.dx + w.at(iy, ix) + c;
+                    const Packet put = pand(hit, g);  // g where hit, +0 elsewhere
+                    pstoreu(out, kAdd ? padd(ploadu<Packet>(out), put) : put);
+                    pending = pandnot(pending, hit);
+                }
+        }
+        if (c == w.D) return;
+        T* max = scratch;
+        T* pending = scratch + w.D;  // 1 until the channel's gradient has been placed
+        std::fill(max + c, max + w.D, -std::numeric_limits<T>::infinity());
+        std::fill(pending + c, pending + w.D, T(1));
+        for (index_t iy = w.y0; iy < w.y1; ++iy)
+            for (index_t ix = w.x0; ix < w.x1; ++ix) {
+                const T* in = w.x + w.at(iy, ix);
+                for (index_t d = c; d < w.D; ++d) max[d] = in[d] > max[d] || in[d] != in[d] ? in[d] : max[d];
+            }
+        for (index_t iy = w.y0; iy < w.y1; ++iy)
+            for (index_t ix = w.x0; ix < w.x1; ++ix) {
+                const T* in = w.x + w.at(iy, ix);
+                T* out = w.dx + w.at(iy, ix);
+                for (index_t d = c; d < w.D; ++d) {
+                    const bool hit = pending[d] != T(0) && (in[d] == max[d] || (in[d] != in[d] && max[d] != max[d]));
+                    out[d] = (kAdd ? out[d] : T(0)) + (hit ? w.g[d] : T(0));
+                    pending[d] = hit ? T(0) : pending[d];
+                }
+            }
     }
 
     PoolKind kind_;
