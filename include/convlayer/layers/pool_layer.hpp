@@ -173,30 +173,26 @@ private:
     }
 
     // dy to the window's first maximal input per channel, in (y, x) order, added (kAdd) or
-    // written (with zeros to the others). The maximum is the forward's: a NaN wins it and is then
-    // the maximal input. Whole packets of channels stay in registers (maximum, and a mask of the
-    // channels still waiting for their input); the rest go through `scratch` (2*D values).
+    // written (with zeros to the others). The maxima are the forward's (max_forward(), into
+    // `scratch`: a NaN wins and is then the maximal input). Whole packets of channels keep a mask
+    // of the channels still waiting for their input in a register; the rest keep it in `scratch`
+    // too (2*D values).
     template <bool kAdd>
     static void max_backward(const Window& w, T* scratch) {
         using namespace Eigen::internal;
         using Packet = typename kernels::GemmTile<T>::Packet;
         constexpr index_t P = kernels::GemmTile<T>::kLanes;
+        T* max = scratch;
+        max_forward(w, max);
         index_t c = 0;
         for (; c + P <= w.D; c += P) {
-            auto load = [&](index_t iy, index_t ix) { return ploadu<Packet>(w.x + w.at(iy, ix) + c); };
             auto is_nan = [](const Packet& v) { return pandnot(ptrue(v), pcmp_eq(v, v)); };
-            Packet max = pset1<Packet>(-std::numeric_limits<T>::infinity());
+            const Packet m = ploadu<Packet>(max + c), m_nan = is_nan(m), g = ploadu<Packet>(w.g + c);
+            Packet pending = ptrue(m);
             for (index_t iy = w.y0; iy < w.y1; ++iy)
                 for (index_t ix = w.x0; ix < w.x1; ++ix) {
-                    const Packet in = load(iy, ix);
-                    max = pselect(por(pcmp_lt(max, in), is_nan(in)), in, max);
-                }
-            const Packet max_nan = is_nan(max), g = ploadu<Packet>(w.g + c);
-            Packet pending = ptrue(max);
-            for (index_t iy = w.y0; iy < w.y1; ++iy)
-                for (index_t ix = w.x0; ix < w.x1; ++ix) {
-                    const Packet in = load(iy, ix);
-                    const Packet hit = pand(pending, por(pcmp_eq(in, max), pand(max_nan, is_nan(in))));
+                    const Packet in = ploadu<Packet>(w.x + w.at(iy, ix) + c);
+                    const Packet hit = pand(pending, por(pcmp_eq(in, m), pand(m_nan, is_nan(in))));
                     T* out = w.dx + w.at(iy, ix) + c;
                     const Packet put = pand(hit, g);  // g where hit, +0 elsewhere
                     pstoreu(out, kAdd ? padd(ploadu<Packet>(out), put) : put);
@@ -204,15 +200,8 @@ private:
                 }
         }
         if (c == w.D) return;
-        T* max = scratch;
         T* pending = scratch + w.D;  // 1 until the channel's gradient has been placed
-        std::fill(max + c, max + w.D, -std::numeric_limits<T>::infinity());
         std::fill(pending + c, pending + w.D, T(1));
-        for (index_t iy = w.y0; iy < w.y1; ++iy)
-            for (index_t ix = w.x0; ix < w.x1; ++ix) {
-                const T* in = w.x + w.at(iy, ix);
-                for (index_t d = c; d < w.D; ++d) max[d] = in[d] > max[d] || in[d] != in[d] ? in[d] : max[d];
-            }
         for (index_t iy = w.y0; iy < w.y1; ++iy)
             for (index_t ix = w.x0; ix < w.x1; ++ix) {
                 const T* in = w.x + w.at(iy, ix);
