@@ -658,6 +658,7 @@ std::vector<ConfigResult> run_benchmarks(const std::vector<Geometry>& configs, c
                 }
                 const double t = median(seconds);
                 m.ran = problem.layer().algorithm();
+                // Each configuration has a layer of its own, so a shape it timed is this one.
                 m.autotuned = problem.layer().autotune() && problem.layer().autotuned_shapes() > 0;
                 m.median_ms = t * 1e3;
                 m.gflops = t > 0 ? s.flops() / t * 1e-9 : std::nan("");

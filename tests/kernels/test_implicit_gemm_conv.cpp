@@ -64,16 +64,18 @@ TYPED_TEST_SUITE(ImplicitGemmBackwardWeights, Scalars);
 // whose taps read only padding in that block are written as zeros. Random geometries, plus two
 // where whole panels are skipped in the first block: one input column (kernel columns 0 and 1
 // read only padding) and rows wider than a chunk of positions (kernel rows 0 and 1 read only
-// padding in the first chunk); and three whose patch panels are read in place.
+// padding in the first chunk); and four with D1 = NR, whose patch panels are read in place.
 TYPED_TEST(ImplicitGemmBackwardWeights, OverwritesGarbageAndMatchesTheReference) {
     using T = TypeParam;
     std::vector<ConvShape> shapes = {resolve(ConvParams(32, 9, 5, 1, 2), Shape{2, 6, 1, 32}),
                                      resolve(ConvParams(32, 10, 5, 1, 2), Shape{1, 5, 300, 32})};
-    // D1 = NR at stride 1: panels read in place from the padded rows (whole rows; rows wider
-    // than a chunk; no padding).
+    // D1 = NR at stride 1: panels read in place from the padded rows (chunks of whole rows, with
+    // the live columns of each row or whole rows; rows too wide for whole-row chunks; one output
+    // row per image, no padding), or packed where a chunk's positions wrap rows (no padding).
     constexpr index_t NR = GemmTile<T>::NR;
     for (const auto& [p, in] : {std::pair{ConvParams(NR, 9, 5, 1, 2), Shape{2, 14, 14, NR}},
                                 {ConvParams(NR, 11, 3, 1, 1), Shape{1, 9, 40, NR}},
+                                {ConvParams(NR, 8, 3, 1, 0), Shape{2, 3, 9, NR}},
                                 {ConvParams(NR, 8, 3, 1, 0), Shape{3, 6, 7, NR}}})
         shapes.push_back(resolve(p, in));
     for (std::uint64_t seed = 1; seed <= 60; ++seed) {

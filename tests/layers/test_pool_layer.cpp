@@ -75,8 +75,8 @@ Volume<T> reference_pool_backward(PoolKind kind, const Volume<T>& x, const Volum
 
 // Backward against the definition on depths that fill whole packets, leave a tail, or neither
 // (float: 16 lanes; double: 8), with many ties and some NaNs, for windows that tile the input
-// (dx written, never cleared), leave gaps or padding (disjoint), and overlap (added); dx holds
-// garbage before each call.
+// (dx written, never cleared), leave the last row and column uncovered (cropped), leave gaps or
+// padding (disjoint), and overlap (added); dx holds garbage before each call.
 template <typename T>
 class PoolBackward : public ::testing::Test {};
 using PoolScalars = ::testing::Types<float, double>;
@@ -86,7 +86,8 @@ TYPED_TEST(PoolBackward, MatchesTheDefinitionOnEveryPath) {
     using T = TypeParam;
     struct Case { index_t f, s, p, h, w; };
     for (PoolKind kind : {PoolKind::max, PoolKind::average})
-        for (const Case& c : {Case{2, 2, 0, 8, 6}, Case{2, 3, 0, 8, 11}, Case{2, 2, 1, 6, 6}, Case{3, 2, 1, 7, 9}})
+        for (const Case& c : {Case{2, 2, 0, 8, 6}, Case{2, 2, 0, 7, 9}, Case{2, 3, 0, 8, 11}, Case{2, 2, 1, 6, 6},
+                              Case{3, 2, 1, 7, 9}})
             for (index_t depth : {1, 8, 16, 19, 37}) {
                 PoolLayer<T> pool(kind, c.f, c.s, c.p, FitPolicy::crop);
                 Volume<T> x(2, c.h, c.w, depth);
@@ -180,23 +181,32 @@ TEST(PoolLayer, NanReceivesTheMaxGradient) {
     EXPECT_EQ(dx(0, 0, 0, 0), 0.0f);
 }
 
+// A batch large enough for several threads, on every backward path (overlapping windows, windows
+// that tile the input, cropped and gapped ones), with a depth that leaves a tail of channels
+// after the packets: one and two threads agree with each other and with the definition.
 TEST(PoolLayer, ABatchOnSeveralThreadsMatchesOneThread) {
     const int saved = num_threads();
-    for (PoolKind kind : {PoolKind::max, PoolKind::average}) {
-        PoolLayer<float> pool(kind, 3, 2, 1);
-        Volume<float> x(16, 25, 25, 16), dy(pool.output_shape(x.shape())), dx1, dx2;
-        support::fill_small_integers(x, 1);  // many ties: the first maximum must win on every thread
-        dy.fill_random(2);
-        set_num_threads(1);
-        const Volume<float> y1 = pool.forward(x);
-        pool.backward(x, dy, &dx1);
-        set_num_threads(2);
-        const Volume<float> y2 = pool.forward(x);
-        pool.backward(x, dy, &dx2);
-        EXPECT_EQ(y1.flat(), y2.flat()) << pool.describe();
-        EXPECT_EQ(dx1.flat(), dx2.flat()) << pool.describe();
-        const Volume<float> ref = reference_pool(kind, x, 3, 2, 1, y1.shape());
-        EXPECT_LT((y1.flat() - ref.flat()).cwiseAbs().maxCoeff(), 1e-5f) << pool.describe();
-    }
+    struct Case { index_t f, s, p, h; };
+    for (PoolKind kind : {PoolKind::max, PoolKind::average})
+        for (const Case& c : {Case{3, 2, 1, 25}, Case{2, 2, 0, 24}, Case{2, 2, 0, 25}, Case{2, 3, 0, 31}}) {
+            PoolLayer<float> pool(kind, c.f, c.s, c.p, FitPolicy::crop);
+            Volume<float> x(32, c.h, c.h, 19), dy(pool.output_shape(x.shape())), dx1, dx2;
+            support::fill_small_integers(x, 1);  // many ties: the first maximum must win on every thread
+            dy.fill_random(2);
+            set_num_threads(1);
+            const Volume<float> y1 = pool.forward(x);
+            pool.backward(x, dy, &dx1);
+            set_num_threads(2);
+            const Volume<float> y2 = pool.forward(x);
+            dx2.resize(x.shape());
+            dx2.fill(99.0f);
+            pool.backward(x, dy, &dx2);
+            EXPECT_EQ(y1.flat(), y2.flat()) << pool.describe();
+            EXPECT_EQ(dx1.flat(), dx2.flat()) << pool.describe();
+            const Volume<float> ref = reference_pool(kind, x, c.f, c.s, c.p, y1.shape());
+            EXPECT_LT((y1.flat() - ref.flat()).cwiseAbs().maxCoeff(), 1e-5f) << pool.describe();
+            const Volume<float> dx_ref = reference_pool_backward(kind, x, dy, c.f, c.s, c.p);
+            EXPECT_LT((dx2.flat() - dx_ref.flat()).cwiseAbs().maxCoeff(), 1e-5f) << pool.describe();
+        }
     set_num_threads(saved);
 }

@@ -50,20 +50,29 @@ void sum_positions(const T* dy, index_t m0, index_t m1, index_t k, T* out) {
 }
 }  // namespace detail
 
+/// Part `part` of `parts` of db: the sum of its share of dY's rows, into db (part 0) or
+/// scratch + (part - 1)*K. For a caller that runs the parts in a parallel region of its own, then
+/// calls add_bias_gradient_parts().
+template <typename T>
+void bias_gradient_part(const T* dy, index_t positions, index_t k, index_t part, int parts, T* db, T* scratch) {
+    const index_t m0 = positions * part / parts, m1 = positions * (part + 1) / parts;
+    detail::sum_positions(dy, m0, m1, k, part == 0 ? db : scratch + (part - 1) * k);
+}
+
+/// db += the parts 1 .. parts - 1 in scratch (see bias_gradient_part()).
+template <typename T>
+void add_bias_gradient_parts(T* db, const T* scratch, index_t k, int parts) {
+    for (int part = 1; part < parts; ++part) VectorMap<T>(db, k) += ConstVectorMap<T>(scratch + (part - 1) * k, k);
+}
+
 /// db = sum over the positions of dY's rows (overwritten). On several threads each sums its own
 /// range of positions (thread 0 into db, the others into `scratch`), added at the end.
 template <typename T>
 void conv_bias_gradient(const T* dy, index_t positions, index_t k, T* db, T* scratch, int threads) {
-    auto sum_rows = [&](index_t m0, index_t m1, T* out) { detail::sum_positions(dy, m0, m1, k, out); };
-    if (threads <= 1 || positions * k < kParallelSumMinValues || positions < threads) {
-        sum_rows(0, positions, db);
-        return;
-    }
-    parallel_for(threads, threads, [&](index_t part, int) {
-        sum_rows(positions * part / threads, positions * (part + 1) / threads,
-                 part == 0 ? db : scratch + (part - 1) * k);
-    });
-    for (int t = 1; t < threads; ++t) VectorMap<T>(db, k) += VectorMap<T>(scratch + (t - 1) * k, k);
+    if (threads <= 1 || positions * k < kParallelSumMinValues || positions < threads) threads = 1;
+    parallel_for(threads, threads,
+                 [&](index_t part, int) { bias_gradient_part(dy, positions, k, part, threads, db, scratch); });
+    add_bias_gradient_parts(db, static_cast<const T*>(scratch), k, threads);
 }
 
 }  // namespace convlayer::kernels

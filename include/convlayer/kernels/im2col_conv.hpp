@@ -60,6 +60,23 @@ void add_private_accumulators(T* dst, const T* acc, index_t size, int threads) {
     });
 }
 
+// Clears dst[0, size) and the copies - 1 private accumulators of `size` values stored one after
+// another at `acc`, every thread clearing an equal share (one thread for a small total).
+template <typename T>
+void clear_with_accumulators(T* dst, T* acc, index_t size, index_t copies, int threads) {
+    const index_t total = size * copies;
+    const int clearing = total < kParallelSumMinValues ? 1 : threads;
+    parallel_for(threads, clearing, [&](index_t part, int) {
+        const auto [i0, i1] = split_range(total, threads, part);
+        for (index_t i = i0; i < i1;) {  // [i0, i1) may span dst and the accumulators
+            const index_t copy = i / size, end = std::min(i1, (copy + 1) * size);
+            T* base = copy == 0 ? dst : acc + (copy - 1) * size;
+            std::fill(base + (i - copy * size), base + (end - copy * size), T(0));
+            i = end;
+        }
+    });
+}
+
 // Whether the threads should split a GEMM's output columns (cols of them) rather than its rows,
 // for M output positions: at most 16 MR-row panels per thread, which divide unevenly (17 for 2
 // threads: 9 + 8 leave one thread idle 6% of the time), and at least one NR panel of columns each.
@@ -370,8 +387,7 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
         // Each thread accumulates dW^T over its own blocks (thread 0 straight into dw), then the
         // accumulators are summed.
         const index_t size = L * s.k;
-        std::fill(dw, dw + size, T(0));
-        std::fill(ws.private_acc, ws.private_acc + (threads - 1) * size, T(0));
+        detail::clear_with_accumulators(dw, ws.private_acc, size, threads, threads);
         const index_t KC = detail::depth_block(std::min(block_rows, M));
         parallel_for((M + block_rows - 1) / block_rows, threads, [&](index_t blk, int t) {
             const index_t m0 = blk * block_rows, rows = std::min(block_rows, M - m0);
@@ -476,18 +492,8 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
     const detail::Im2colWorkspace<T> ws(s, workspace, d.block_rows, threads, skip_im2col);
     if (!prepacked) im2col_pack_backward_data_weights(s, w, ws.packed_w, threads);
     const T* packed_w = prepacked ? prepacked : ws.packed_w;
-    if (!skip_im2col) {  // col2im adds into dX (and the private accumulators): cleared by all threads
-        const index_t total = d.private_acc ? size * threads : size;
-        parallel_for(threads, threads, [&](index_t part, int) {
-            const auto [i0, i1] = detail::split_range(total, threads, part);
-            for (index_t i = i0; i < i1;) {  // [i0, i1) may span dx and the accumulators
-                const index_t acc = i / size, end = std::min(i1, (acc + 1) * size);
-                T* base = acc == 0 ? dx : ws.private_acc + (acc - 1) * size;
-                std::fill(base + (i - acc * size), base + (end - acc * size), T(0));
-                i = end;
-            }
-        });
-    }
+    if (!skip_im2col)  // col2im adds into dX (and the private accumulators)
+        detail::clear_with_accumulators(dx, ws.private_acc, size, d.private_acc ? threads : 1, threads);
     const index_t l_panels = detail::round_up(L, NR) / NR;
     for (index_t colour = 0; colour < d.colours; ++colour) {
         const index_t colour_blocks = (d.blocks - colour + d.colours - 1) / d.colours;

@@ -340,7 +340,7 @@ namespace detail {
 // Hence kPackSlack values of slack after the panel and after the padded rows it reads.
 template <typename T>
 void pack_patch_panel(const ConvShape& s, const T* pad, index_t Wp, index_t r, index_t ox, index_t count, index_t j0,
-                      index_t nc, T* panel, index_t rows = 1) {
+                      index_t nc, T* panel, index_t rows) {
     using Packet = typename GemmTile<T>::Packet;
     constexpr int NR = GemmTile<T>::NR, P = GemmTile<T>::kLanes;
     const index_t D = s.d1, segment = s.x.kernel * D, segment_stride = s.y.dilation * Wp * D;
@@ -502,11 +502,13 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
                     if (c > 0 || d < W2) first = q0 + c, run = d - c, runs = (q1 - q0) / W2;
                 }
                 // The panel: packed, or where it is one tap's D1 = NR channels at stride 1 (each run
-                // within one row), the padded rows themselves, one run per row read in place.
+                // within one row, or whole rows), the padded rows themselves, one run per row read
+                // in place.
                 const T* panel = ws.dw_panel(t);
                 index_t panel_row = 0;  // from one run of the panel to the next, when in place
                 const index_t r = first / W2, ox = first % W2;
-                if (panel_in_place && (runs > 1 || ox + run <= W2)) {
+                if (panel_in_place && (runs > 1 || ox + run <= W2 || (ox == 0 && run % W2 == 0))) {
+                    if (runs == 1 && run > W2) runs = run / W2, run = W2;  // whole rows: Wp apart in place
                     const index_t Wp = plan.padded_width, span = s.x.kernel * s.d1;
                     const index_t kx = j0 % span / s.d1, ky = j0 / span;
                     // Rows past the block's first lie in the padded block, whose size was checked.
@@ -535,24 +537,17 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
     // db (if asked) in the same parallel region: part i sums its share of dY's rows into db
     // (i = 0) or db_scratch, added at the end (one fork, not two: MNIST conv1's dW at N = 1 is a
     // 6 us call).
-    const index_t positions = s.output_positions();
     auto bias_part = [&](index_t part) {
-        if (!db) return;
-        const auto [m0, m1] = detail::split_range(positions, threads, part);
-        sum_positions(dy, m0, m1, s.k, part == 0 ? db : db_scratch + (part - 1) * s.k);
+        if (db) bias_gradient_part(dy, s.output_positions(), s.k, part, threads, db, db_scratch);
     };
     auto add_bias_parts = [&] {
-        if (db)
-            for (int part = 1; part < threads; ++part)
-                VectorMap<T>(db, s.k) += ConstVectorMap<T>(db_scratch + (part - 1) * s.k, s.k);
+        if (db) add_bias_gradient_parts(db, static_cast<const T*>(db_scratch), s.k, threads);
     };
     if (split_taps) {
         const index_t panels = (L + NR - 1) / NR;
         parallel_for(threads, threads, [&](index_t part, int t) {
             const auto [p0, p1] = detail::split_range(panels, threads, part);
             const index_t l0 = p0 * NR, l1 = std::min(L, p1 * NR);
-            if (blocks == 0)
-                for (index_t k = 0; k < s.k; ++k) std::fill(dw + k * L + l0, dw + k * L + l1, T(0));
             for (index_t b = 0; b < blocks; ++b) accumulate(b, t, l0, l1, dw, b == 0);
             bias_part(part);
         });
@@ -560,11 +555,10 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
         return;
     }
     // Part i of the blocks into accumulator i (0: dw), each written first by its thread's first
-    // block (cleared where a part has no block).
+    // block (threads is at most blocks: every part has one).
     parallel_for(threads, threads, [&](index_t part, int t) {
         T* acc = part == 0 ? dw : ws.shared() + (part - 1) * size;
         const auto [b0, b1] = detail::split_range(blocks, threads, part);
-        if (b0 == b1) std::fill(acc, acc + size, T(0));
         for (index_t b = b0; b < b1; ++b) accumulate(b, t, 0, L, acc, b == b0);
         bias_part(part);
     });

@@ -70,10 +70,6 @@ void with_tile_rows(int mr, F&& f) {
     f(std::integral_constant<int, GemmTile<T>::MR>{});
 }
 
-/// Packs a count x depth region, element (i, k) at src[i*stride_i + k*stride_k], into micro-panels
-/// of `Width` along i: element (i, k) goes to dst[(i / Width)*Width*depth + k*Width + i % Width];
-/// the last panel is zero-padded. The loop runs along whichever index is contiguous in src, so
-/// reads are sequential (which the prefetcher follows even when src is far from the core).
 namespace detail {
 // A whole panel of `Width` rows i, each with `depth` contiguous values (element (i, k) at
 // src[i*stride_i + k]), transposed into dst[k*Width + i] a lanes x lanes block of packets at a
@@ -106,6 +102,10 @@ void transpose_panel(const T* src, index_t stride_i, index_t depth, T* dst) {
 #endif
 }  // namespace detail
 
+/// Packs a count x depth region, element (i, k) at src[i*stride_i + k*stride_k], into micro-panels
+/// of `Width` along i: element (i, k) goes to dst[(i / Width)*Width*depth + k*Width + i % Width];
+/// the last panel is zero-padded. The loop runs along whichever index is contiguous in src, so
+/// reads are sequential (which the prefetcher follows even when src is far from the core).
 template <int Width, typename T>
 void pack_panels(const T* src, index_t stride_i, index_t stride_k, index_t count, index_t depth, T* dst) {
     for (index_t i0 = 0; i0 < count; i0 += Width, dst += Width * depth) {

@@ -86,8 +86,9 @@ protected:
         const index_t D = s.d1, sample = s.input().size() / s.n;
         const int threads = threads_for(s);
         // Windows that never overlap (stride >= window) each own their inputs, whose gradients
-        // are then written rather than added; inputs no window covers are cleared first, unless
-        // the windows tile the input exactly (MNIST's 2x2 / 2), where every input is written.
+        // are then written rather than added. Each sample's dx is cleared first (for the inputs
+        // no window covers) unless the windows tile the input exactly (MNIST's 2x2 / 2): then
+        // every input is written.
         const bool disjoint = s.y.stride >= s.y.kernel && s.x.stride >= s.x.kernel;
         const bool tiled = disjoint && s.y.stride == s.y.kernel && s.x.stride == s.x.kernel && s.y.pad_begin == 0 &&
                            s.x.pad_begin == 0 && s.y.out * s.y.stride == s.y.in && s.x.out * s.x.stride == s.x.in;
@@ -137,11 +138,17 @@ private:
         index_t at(index_t iy, index_t ix) const { return iy * row + ix * D; }
     };
 
+    using Packet = typename kernels::GemmTile<T>::Packet;
+    // All ones in the lanes of v that are NaN.
+    static Packet nan_lanes(const Packet& v) {
+        using namespace Eigen::internal;
+        return pandnot(ptrue(v), pcmp_eq(v, v));
+    }
+
     // out = the window's maximum per channel; a NaN wins, so it propagates. Whole packets of
     // channels in registers, then the rest.
     static void max_forward(const Window& w, T* out) {
         using namespace Eigen::internal;
-        using Packet = typename kernels::GemmTile<T>::Packet;
         constexpr index_t P = kernels::GemmTile<T>::kLanes;
         index_t c = 0;
         for (; c + P <= w.D; c += P) {
@@ -149,7 +156,7 @@ private:
             for (index_t iy = w.y0; iy < w.y1; ++iy)
                 for (index_t ix = w.x0; ix < w.x1; ++ix) {
                     const Packet in = ploadu<Packet>(w.x + w.at(iy, ix) + c);
-                    max = pselect(por(pcmp_lt(max, in), pandnot(ptrue(in), pcmp_eq(in, in))), in, max);
+                    max = pselect(por(pcmp_lt(max, in), nan_lanes(in)), in, max);
                 }
             pstoreu(out + c, max);
         }
@@ -180,19 +187,17 @@ private:
     template <bool kAdd>
     static void max_backward(const Window& w, T* scratch) {
         using namespace Eigen::internal;
-        using Packet = typename kernels::GemmTile<T>::Packet;
         constexpr index_t P = kernels::GemmTile<T>::kLanes;
         T* max = scratch;
         max_forward(w, max);
         index_t c = 0;
         for (; c + P <= w.D; c += P) {
-            auto is_nan = [](const Packet& v) { return pandnot(ptrue(v), pcmp_eq(v, v)); };
-            const Packet m = ploadu<Packet>(max + c), m_nan = is_nan(m), g = ploadu<Packet>(w.g + c);
+            const Packet m = ploadu<Packet>(max + c), m_nan = nan_lanes(m), g = ploadu<Packet>(w.g + c);
             Packet pending = ptrue(m);
             for (index_t iy = w.y0; iy < w.y1; ++iy)
                 for (index_t ix = w.x0; ix < w.x1; ++ix) {
                     const Packet in = ploadu<Packet>(w.x + w.at(iy, ix) + c);
-                    const Packet hit = pand(pending, por(pcmp_eq(in, m), pand(m_nan, is_nan(in))));
+                    const Packet hit = pand(pending, por(pcmp_eq(in, m), pand(m_nan, nan_lanes(in))));
                     T* out = w.dx + w.at(iy, ix) + c;
                     const Packet put = pand(hit, g);  // g where hit, +0 elsewhere
                     pstoreu(out, kAdd ? padd(ploadu<Packet>(out), put) : put);
