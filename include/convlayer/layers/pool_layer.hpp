@@ -90,18 +90,19 @@ protected:
         // no window covers) unless the windows tile the input exactly (MNIST's 2x2 / 2): then
         // every input is written.
         const bool disjoint = s.y.stride >= s.y.kernel && s.x.stride >= s.x.kernel;
-        const bool tiled = disjoint && s.y.stride == s.y.kernel && s.x.stride == s.x.kernel && s.y.pad_begin == 0 &&
+        const bool tiled = s.y.stride == s.y.kernel && s.x.stride == s.x.kernel && s.y.pad_begin == 0 &&
                            s.x.pad_begin == 0 && s.y.out * s.y.stride == s.y.in && s.x.out * s.x.stride == s.x.in;
         if (kind_ == PoolKind::max) scratch_.resize(static_cast<std::size_t>(2 * threads * D));
         parallel_for(s.n, threads, [&](index_t n, int t) {
             if (!tiled) std::fill_n(dx->data() + n * sample, sample, T(0));
+            T* scratch = kind_ == PoolKind::max ? scratch_.data() + 2 * t * D : nullptr;
             for_each_window(s, [&](index_t oy, index_t ox, index_t y0, index_t y1, index_t x0, index_t x1) {
                 const Window w{x.data() + n * sample, dx->data() + n * sample,
                                dy.data() + ((n * s.y.out + oy) * s.x.out + ox) * D, s.x.in * D, D, y0, y1, x0, x1};
                 if (kind_ == PoolKind::average)
                     disjoint ? average_backward<false>(w) : average_backward<true>(w);
                 else
-                    disjoint ? max_backward<false>(w, scratch_.data() + 2 * t * D) : max_backward<true>(w, scratch_.data() + 2 * t * D);
+                    disjoint ? max_backward<false>(w, scratch) : max_backward<true>(w, scratch);
             });
         });
     }
