@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/allocation_counter.hpp"
 #include "tests/support/expect_error.hpp"
 #include "tests/support/temp_file.hpp"
 #include <zlib.h>
@@ -162,4 +163,91 @@ TEST(Idx, BrokenFilesGiveClearErrors) {
     write_plain(path, header(0x0E, {0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}));
     EXPECT_THROW(read_idx(path), std::length_error);
     std::remove(path.c_str());
+}
+
+// A gzip file declaring one label, followed by 64 MiB of zeros (64 KiB compressed): refused as
+// soon as the byte after the declared data arrives, without inflating the rest.
+TEST(Idx, AGzipBombAfterTheDeclaredDataIsNotInflated) {
+    const std::string path = temp_path("bomb.gz");
+    {
+        gzFile f = gzopen(path.c_str(), "wb9");
+        ASSERT_NE(f, nullptr);
+        auto head = header(0x08, {1});
+        head.push_back(3);
+        ASSERT_EQ(gzwrite(f, head.data(), static_cast<unsigned>(head.size())), static_cast<int>(head.size()));
+        const std::vector<std::uint8_t> zeros(1 << 20, 0);
+        for (int i = 0; i < 64; ++i) ASSERT_EQ(gzwrite(f, zeros.data(), 1u << 20), 1 << 20);
+        ASSERT_EQ(gzclose(f), Z_OK);
+    }
+    support::AllocationCounter counter;
+    expect_error_mentioning([&] { read_idx_labels(path); }, path + ": more bytes after the declared data (1 bytes)");
+    EXPECT_LT(counter.largest_bytes(), std::size_t{1} << 16);
+    std::remove(path.c_str());
+}
+
+// A gzip file whose header declares 256 MiB of data but holds 1 KiB: the buffer grows only with
+// what has been inflated.
+TEST(Idx, ACompressedHeaderDeclaringMoreThanItHoldsAllocatesOnlyWhatArrives) {
+    const std::string path = temp_path("short.gz");
+    auto bytes = header(0x08, {1 << 28});
+    bytes.resize(bytes.size() + 1024, 1);
+    write_gzip(path, bytes);
+    support::AllocationCounter counter;
+    expect_error_mentioning([&] { read_idx(path); }, "declares 268435456 data bytes, the file has 1024");
+    EXPECT_LE(counter.largest_bytes(), std::size_t{1} << 20);
+    std::remove(path.c_str());
+}
+
+TEST(Idx, APlainFileIsCheckedAgainstItsSizeBeforeAllocating) {
+    const std::string path = temp_path("short_plain");
+    write_plain(path, header(0x08, {1 << 28}));
+    support::AllocationCounter counter;
+    expect_error_mentioning([&] { read_idx(path); }, "declares 268435456 data bytes, the file has 0");
+    EXPECT_LT(counter.largest_bytes(), std::size_t{1} << 16);
+    expect_error_mentioning([&] { read_idx(path, 1000); }, "268435456 data bytes, more than 1000 (the read limit)");
+    std::remove(path.c_str());
+}
+
+TEST(Idx, EmptyImageExtentsAndBadLabelsNameTheFile) {
+    const std::string path = temp_path("empty_images");
+    for (std::vector<std::uint32_t> dims : {std::vector<std::uint32_t>{0, 28, 28}, {2, 0, 28}, {2, 28, 0}}) {
+        write_plain(path, header(0x08, dims));
+        expect_error_mentioning([&] { read_idx_images<float>(path); }, path + ": holds ");
+    }
+    auto labels = header(0x08, {3});
+    labels.insert(labels.end(), {1, 9, 200});
+    write_plain(path, labels);
+    EXPECT_EQ(read_idx_labels(path), (std::vector<int>{1, 9, 200}));
+    expect_error_mentioning([&] { read_idx_labels(path, 10); }, path + ": label 2 is 200, outside the 10 classes 0..9");
+    EXPECT_EQ(read_idx_labels(path, 201), (std::vector<int>{1, 9, 200}));
+    std::remove(path.c_str());
+}
+
+TEST(Idx, ADirectoryIsRefusedByName) {
+    const std::string dir = ::testing::TempDir();
+    expect_error_mentioning([&] { read_idx(dir); }, dir + ": is a directory, not a file");
+}
+
+TEST(Idx, WritersRoundTripPlainAndGzip) {
+    Volume<float> images(3, 4, 5, 1);
+    for (index_t i = 0; i < images.size(); ++i) images.data()[i] = static_cast<float>(i % 256) / 255.0f;
+    const std::vector<int> labels{0, 255, 7};
+    for (const char* suffix : {"", ".gz"}) {
+        const std::string ipath = temp_path(std::string("written_images") + suffix);
+        const std::string lpath = temp_path(std::string("written_labels") + suffix);
+        write_idx_images(ipath, images);
+        write_idx_labels(lpath, labels);
+        const Volume<float> back = read_idx_images<float>(ipath);
+        ASSERT_EQ(back.shape(), images.shape());
+        for (index_t i = 0; i < images.size(); ++i) EXPECT_EQ(back.data()[i], images.data()[i]);
+        EXPECT_EQ(read_idx_labels(lpath), labels);
+        std::ifstream in(ipath, std::ios::binary);
+        const int first = in.get(), second = in.get();
+        EXPECT_EQ(first == 0x1f && second == 0x8b, std::string(suffix) == ".gz") << "gzip magic only for .gz";
+        std::remove(ipath.c_str());
+        std::remove(lpath.c_str());
+    }
+    expect_error_mentioning([&] { write_idx_labels(temp_path("bad_labels"), {1, 256}); }, "label 1 is 256");
+    expect_error_mentioning([&] { write_idx(temp_path("bad_array"), IdxArray{IdxType::i16, {3}, {1, 2}}); },
+                            "need 6 data bytes, the array holds 2");
 }

@@ -267,7 +267,7 @@ TEST(Npy, BadFilesGiveErrorsNamingTheFileAndTheProblem) {
     const std::string missing = temp_path("does-not-exist.npy");
     EXPECT_THAT(npy_error([&] { read_npy<float>(missing); }),
                 AllOf(StartsWith(missing), HasSubstr("cannot open for reading"), HasSubstr("No such file")));
-    EXPECT_THAT(npy_error([&] { read_npy<float>(::testing::TempDir()); }), StartsWith(::testing::TempDir()));
+    EXPECT_EQ(npy_error([&] { read_npy<float>(::testing::TempDir()); }), ::testing::TempDir() + ": is a directory, not a file");
 
     // Magic string and version.
     EXPECT_THAT(error_for("", read_float), AllOf(StartsWith(path), HasSubstr("too short for an .npy file (0 bytes)")));

@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/allocation_counter.hpp"
 #include "tests/support/expect_error.hpp"
 #include "tests/support/temp_file.hpp"
 #include <png.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
@@ -353,4 +355,28 @@ TEST(FilterGrid, NormalisesEachFilterToItsOwnRange) {
     EXPECT_THROW(filter_grid(static_cast<const float*>(nullptr), 1, 1, 1, 1, 1), std::invalid_argument);
     EXPECT_THROW(filter_grid(w.data(), 0, 2, 3, 1, 1), std::invalid_argument);
     EXPECT_THROW(filter_grid(w.data(), 4, 2, 3, 1, 0), std::invalid_argument);
+}
+
+// 41 bytes: the signature, an IHDR for 16384 x 65535 gray pixels (1 GiB), then an IDAT chunk cut
+// after its header. Nothing may be allocated for the pixels the file cannot hold.
+TEST(Png, ASmallFileDeclaringAHugeImageAllocatesNothingForIt) {
+    std::vector<std::uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+    for (std::uint32_t v : {16384u, 65535u})
+        for (int shift : {24, 16, 8, 0}) png.push_back(static_cast<std::uint8_t>(v >> shift));
+    png.insert(png.end(), {8, 0, 0, 0, 0});  // 8-bit gray, deflate, adaptive filters, not interlaced
+    const auto crc = crc32(0, png.data() + 12, 17);
+    for (int shift : {24, 16, 8, 0}) png.push_back(static_cast<std::uint8_t>(crc >> shift));
+    png.insert(png.end(), {0, 0, 0x10, 0, 'I', 'D', 'A', 'T'});
+    ASSERT_EQ(png.size(), 41u);
+    const std::string path = temp_path("huge_header.png");
+    write_bytes(path, std::vector<char>(png.begin(), png.end()));
+    support::AllocationCounter counter;
+    expect_error_mentioning([&] { read_png(path); }, path + ": truncated PNG: its 16384 x 65535 pixels are");
+    EXPECT_LT(counter.largest_bytes(), std::size_t{1} << 16);
+    std::remove(path.c_str());
+}
+
+TEST(Png, ADirectoryIsRefusedByName) {
+    const std::string dir = ::testing::TempDir();
+    expect_error_mentioning([&] { read_png(dir); }, dir + ": is a directory, not a file");
 }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/allocation_counter.hpp"
 #include "tests/support/temp_file.hpp"
 
 #include <cstdio>
@@ -152,8 +153,10 @@ TEST(Pnm, RejectsTruncatedOrOutOfRangePixelData) {
     expect_error_mentioning("P5\n3 2\n255\nabc", "expected 6 bytes");
     expect_error_mentioning("P5\n3 2\n255\nabc", "got 3");
     expect_error_mentioning("P5\n2 1\n65535\n\x01\x02\x03", "expected 4 bytes");
-    expect_error_mentioning("P2\n3 2\n255\n1 2 3 4", "expected 6 samples, found 4");
-    expect_error_mentioning("P3\n1 1\n255\n1 2", "expected 3 samples, found 2");
+    expect_error_mentioning("P2\n3 2\n255\n1 2 3 4", "expected 6 samples, the remaining 8 bytes hold at most 4");
+    expect_error_mentioning("P3\n1 1\n255\n1 2", "expected 3 samples, the remaining 4 bytes hold at most 2");
+    // Enough bytes for the count, but not enough samples (comments take the room).
+    expect_error_mentioning("P2\n3 1\n255\n1 2 #  \n", "expected 3 samples, found 2");
     expect_error_mentioning("P2\n2 2\n100\n1 2 3 101", "sample value 101 at pixel (x=1, y=1) exceeds maxval 100");
     expect_error_mentioning("P2\n2 1\n255\n1 2x", "bad sample 1");
     std::string bytes = "P5\n2 1\n300\n";
@@ -209,5 +212,38 @@ TEST(Pnm, RefusesToWriteWhatItCannotEncode) {
         FAIL() << "expected PnmError";
     } catch (const PnmError& e) {
         EXPECT_NE(std::string(e.what()).find("cannot open for writing"), std::string::npos) << e.what();
+    }
+}
+
+// 19 bytes declaring a 1 GiB ASCII raster: refused before the raster is allocated, since every
+// sample takes at least two bytes of the file.
+TEST(Pnm, AnAsciiHeaderAloneAllocatesNothingForTheRaster) {
+    support::AllocationCounter counter;
+    expect_error_mentioning("P2 32768 32768 255", "truncated pixel data: expected 1073741824 samples, the remaining 0");
+    EXPECT_LT(counter.largest_bytes(), std::size_t{1} << 16);
+    // The bound is exact: "\n1 2 3" holds three samples in six bytes.
+    const Image im = parse_pnm("P2 3 1 255\n1 2 3", "three.pgm");
+    EXPECT_EQ(im.pixels, (std::vector<std::uint8_t>{1, 2, 3}));
+    expect_error_mentioning("P2 4 1 255\n1 2 3", "expected 4 samples, the remaining 6 bytes hold at most 3");
+}
+
+// Many samples with a bad one at the end: error messages are built only for the bad one, so
+// this stays fast (it took seconds under ASan when each sample built its messages).
+TEST(Pnm, AsciiSamplesBuildNoMessagesUntilOneFails) {
+    std::string bytes = "P2 1000 1000 255\n";
+    for (int i = 0; i < 999999; ++i) bytes += "7 ";
+    bytes += "x";
+    support::AllocationCounter counter;
+    expect_error_mentioning(bytes, "bad sample 999999: expected a non-negative decimal number, got 'x'");
+    EXPECT_LT(counter.count(), 100);
+}
+
+TEST(Pnm, ADirectoryIsRefusedByName) {
+    const std::string dir = ::testing::TempDir();
+    try {
+        (void)read_pnm(dir);
+        FAIL() << "expected PnmError";
+    } catch (const PnmError& e) {
+        EXPECT_EQ(std::string(e.what()), dir + ": is a directory, not a file");
     }
 }

@@ -108,6 +108,7 @@ TEST(WeightsFile, RefusesBrokenAndMismatchingFiles) {
     initialize(target, Init::he_uniform, 5);
 
     expect_refused(target, temp_path("does_not_exist.bin"), "cannot open");
+    expect_refused(target, ::testing::TempDir(), ::testing::TempDir() + ": is a directory, not a file");
     write_bytes(temp_path("magic.bin"), {'P', 'K', 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     expect_refused(target, temp_path("magic.bin"), "bad magic number");
     write_bytes(temp_path("truncated.bin"), std::vector<char>(bytes.begin(), bytes.begin() + static_cast<long>(bytes.size() / 2)));

@@ -9,11 +9,18 @@ std::atomic<long>& allocation_count() {
     static std::atomic<long> count{0};
     return count;
 }
+std::atomic<std::size_t>& largest_allocation() {
+    static std::atomic<std::size_t> largest{0};
+    return largest;
+}
 }  // namespace convlayer::support
 
 namespace {
 void* counted_alloc(std::size_t size, std::size_t align) {
     convlayer::support::allocation_count().fetch_add(1, std::memory_order_relaxed);
+    auto& largest = convlayer::support::largest_allocation();
+    for (std::size_t seen = largest.load(); size > seen && !largest.compare_exchange_weak(seen, size);) {
+    }
     if (size == 0) size = 1;
     void* p = align <= alignof(std::max_align_t) ? std::malloc(size)
                                                  : std::aligned_alloc(align, (size + align - 1) / align * align);

@@ -8,6 +8,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "convlayer/core/checked_math.hpp"
+#include "convlayer/core/file_bytes.hpp"
 #include "convlayer/core/volume.hpp"
 
 namespace convlayer::io {
@@ -80,67 +82,145 @@ struct IdxArray {
 };
 
 namespace detail {
-inline std::vector<std::uint8_t> read_all(const std::string& path, index_t max_bytes) {
-    gzFile f = gzopen(path.c_str(), "rb");
-    if (!f) throw IdxError(path + ": cannot open (" + std::strerror(errno) + ")");
-    std::vector<std::uint8_t> data;
-    std::uint8_t chunk[1 << 16];
-    for (;;) {
-        const int n = gzread(f, chunk, sizeof chunk);
-        if (n < 0) {
-            int code = 0;
-            const std::string msg = gzerror(f, &code);
-            gzclose(f);
-            throw IdxError(path + ": cannot read: " + msg);
-        }
-        if (n == 0) break;
-        if (static_cast<index_t>(data.size()) + n > max_bytes) {
-            gzclose(f);
-            throw IdxError(path + ": more than " + std::to_string(max_bytes) + " bytes (the read limit)");
-        }
-        data.insert(data.end(), chunk, chunk + n);
+
+/// An open IDX file, plain or gzip (zlib reads both), closed on destruction.
+class IdxStream {
+public:
+    IdxStream(const std::string& path, const char* mode) : path_(path), f_(gzopen(path.c_str(), mode)) {
+        if (!f_) throw IdxError(path + ": cannot open (" + std::strerror(errno != 0 ? errno : ENOMEM) + ")");
     }
-    // A gzip stream cut short reads as a short file; gzclose reports it as an error.
-    if (gzclose(f) != Z_OK) throw IdxError(path + ": the compressed stream is corrupt or truncated");
-    return data;
+    IdxStream(const IdxStream&) = delete;
+    IdxStream& operator=(const IdxStream&) = delete;
+    ~IdxStream() {
+        if (f_) gzclose(f_);
+    }
+
+    /// True for a file that is not compressed.
+    bool plain() const { return gzdirect(f_) == 1; }
+    /// Up to `n` bytes into `out`; fewer only at the end of the data.
+    index_t read(std::uint8_t* out, index_t n) {
+        index_t done = 0;
+        while (done < n) {
+            const int got = gzread(f_, out + done, static_cast<unsigned>(std::min<index_t>(n - done, 1 << 20)));
+            if (got < 0) throw IdxError(path_ + ": cannot read: " + error_text());
+            if (got == 0) break;
+            done += got;
+        }
+        return done;
+    }
+    void write(const std::uint8_t* data, index_t n) {
+        for (index_t done = 0; done < n;) {
+            const unsigned part = static_cast<unsigned>(std::min<index_t>(n - done, 1 << 20));
+            if (gzwrite(f_, data + done, part) != static_cast<int>(part))
+                throw IdxError(path_ + ": cannot write: " + error_text());
+            done += part;
+        }
+    }
+    /// Closes the file; a compressed stream that is corrupt or cut short fails here.
+    void close(const char* what) {
+        const int status = gzclose(f_);
+        f_ = nullptr;
+        if (status != Z_OK) throw IdxError(path_ + ": " + what);
+    }
+
+private:
+    std::string error_text() const {
+        int code = 0;
+        const char* text = gzerror(f_, &code);
+        return code == Z_ERRNO ? std::strerror(errno) : text;
+    }
+
+    std::string path_;
+    gzFile f_;
+};
+
+inline index_t idx_dim(const std::uint8_t* p) {
+    return (index_t{p[0]} << 24) | (index_t{p[1]} << 16) | (index_t{p[2]} << 8) | index_t{p[3]};
 }
+
 }  // namespace detail
 
-/// Reads an IDX file, plain or gzip. Throws IdxError naming the file and the problem.
+/// Reads an IDX file, plain or gzip. Throws IdxError naming the file and the problem. The header
+/// is read first; then exactly the bytes it declares (at most `max_bytes`) are read, allocated
+/// as they arrive (for a plain file, only once the file is known to hold them), and the data
+/// must end there.
 inline IdxArray read_idx(const std::string& path, index_t max_bytes = index_t{4} << 30) {
-    const std::vector<std::uint8_t> data = detail::read_all(path, max_bytes);
-    if (data.size() < 4) throw IdxError(path + ": too short for an IDX header (" + std::to_string(data.size()) + " bytes)");
-    if (data[0] != 0 || data[1] != 0)
-        throw IdxError(path + ": not an IDX file (the first two bytes must be zero)");
+    const index_t file_size = convlayer::detail::file_size_or_throw<IdxError>(path);
+    errno = 0;
+    detail::IdxStream in(path, "rb");
+    std::uint8_t head[4 + 4 * 255];
+    const index_t got = in.read(head, 4);
+    if (got < 4) throw IdxError(path + ": too short for an IDX header (" + std::to_string(got) + " bytes)");
+    if (head[0] != 0 || head[1] != 0) throw IdxError(path + ": not an IDX file (the first two bytes must be zero)");
     IdxArray a;
-    a.type = static_cast<IdxType>(data[2]);
-    if (idx_type_size(a.type) == 0)
-        throw IdxError(path + ": unknown IDX type code " + std::to_string(data[2]));
-    const index_t ndims = data[3];
+    a.type = static_cast<IdxType>(head[2]);
+    if (idx_type_size(a.type) == 0) throw IdxError(path + ": unknown IDX type code " + std::to_string(head[2]));
+    const index_t ndims = head[3];
     if (ndims == 0) throw IdxError(path + ": an IDX file needs at least one dimension");
     const index_t header = 4 + 4 * ndims;
-    if (static_cast<index_t>(data.size()) < header)
+    if (in.read(head + 4, header - 4) < header - 4)
         throw IdxError(path + ": truncated header (" + std::to_string(ndims) + " dimensions declared)");
     index_t count = 1;
     for (index_t d = 0; d < ndims; ++d) {
-        const std::uint8_t* p = data.data() + 4 + 4 * d;
-        const index_t dim = (index_t{p[0]} << 24) | (index_t{p[1]} << 16) | (index_t{p[2]} << 8) | index_t{p[3]};
-        a.dims.push_back(dim);
-        count = checked_mul(count, dim, "IDX element count");
+        a.dims.push_back(detail::idx_dim(head + 4 + 4 * d));
+        count = checked_mul(count, a.dims.back(), "IDX element count");
     }
     const index_t expected = checked_mul(count, idx_type_size(a.type), "IDX data bytes");
-    const index_t actual = static_cast<index_t>(data.size()) - header;
-    if (actual < expected)
+    if (expected > max_bytes)
+        throw IdxError(path + ": the header declares " + std::to_string(expected) + " data bytes, more than " +
+                       std::to_string(max_bytes) + " (the read limit)");
+    const bool plain = in.plain() && file_size >= 0;
+    if (plain && file_size - header < expected)
         throw IdxError(path + ": truncated: the header declares " + std::to_string(expected) + " data bytes, the file has " +
-                       std::to_string(actual));
-    if (actual > expected)
-        throw IdxError(path + ": " + std::to_string(actual - expected) + " bytes after the declared data");
-    a.bytes.assign(data.begin() + header, data.end());
+                       std::to_string(file_size - header));
+    // Compressed data is inflated in steps; the buffer grows only with what has arrived.
+    constexpr index_t step = index_t{1} << 20;
+    while (static_cast<index_t>(a.bytes.size()) < expected) {
+        const index_t have = static_cast<index_t>(a.bytes.size());
+        const index_t want = plain ? expected : std::min(expected, std::max(2 * have, step));
+        a.bytes.resize(static_cast<std::size_t>(want));
+        const index_t n = in.read(a.bytes.data() + have, want - have);
+        if (n < want - have)
+            throw IdxError(path + ": truncated: the header declares " + std::to_string(expected) +
+                           " data bytes, the file has " + std::to_string(have + n));
+    }
+    std::uint8_t extra[1 << 12];
+    if (const index_t after = in.read(extra, sizeof extra); after > 0) {
+        const std::string how_many = plain ? std::to_string(file_size - header - expected) : "more";
+        throw IdxError(path + ": " + how_many + " bytes after the declared data (" + std::to_string(expected) + " bytes)");
+    }
+    in.close("the compressed stream is corrupt or truncated");
     return a;
 }
 
+/// Writes `a` as an IDX file, gzip-compressed when `path` ends in ".gz", plain otherwise. Throws
+/// IdxError naming the file when the array is inconsistent (before the file is touched) or the
+/// file cannot be written.
+inline void write_idx(const std::string& path, const IdxArray& a) {
+    if (idx_type_size(a.type) == 0) throw IdxError(path + ": cannot write an unknown IDX type code");
+    if (a.dims.empty() || a.dims.size() > 255)
+        throw IdxError(path + ": cannot write " + std::to_string(a.dims.size()) + " dimensions (1 to 255)");
+    index_t count = 1;
+    for (index_t d : a.dims) {
+        if (d < 0 || d > 0xFFFFFFFF) throw IdxError(path + ": cannot write the dimension " + std::to_string(d));
+        count = checked_mul(count, d, "IDX element count");
+    }
+    if (checked_mul(count, idx_type_size(a.type), "IDX data bytes") != static_cast<index_t>(a.bytes.size()))
+        throw IdxError(path + ": the dimensions need " + std::to_string(count * idx_type_size(a.type)) +
+                       " data bytes, the array holds " + std::to_string(a.bytes.size()));
+    const bool gzip = path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0;
+    std::vector<std::uint8_t> head = {0, 0, static_cast<std::uint8_t>(a.type), static_cast<std::uint8_t>(a.dims.size())};
+    for (index_t d : a.dims)
+        for (int shift = 24; shift >= 0; shift -= 8) head.push_back(static_cast<std::uint8_t>(d >> shift));
+    errno = 0;
+    detail::IdxStream out(path, gzip ? "wb" : "wbT");  // "T": zlib writes the bytes uncompressed
+    out.write(head.data(), static_cast<index_t>(head.size()));
+    out.write(a.bytes.data(), static_cast<index_t>(a.bytes.size()));
+    out.close("cannot write (closing the file failed)");
+}
+
 /// Reads N images of H x W unsigned bytes (an idx3-ubyte file) as an N x H x W x 1 volume,
-/// scaled to [0, 1].
+/// scaled to [0, 1]. Throws IdxError for another type or rank, or an extent of 0.
 template <typename T>
 Volume<T> read_idx_images(const std::string& path) {
     const IdxArray a = read_idx(path);
@@ -148,19 +228,54 @@ Volume<T> read_idx_images(const std::string& path) {
         throw IdxError(path + ": expected unsigned-byte images with 3 dimensions (N, H, W), got type code " +
                        std::to_string(static_cast<int>(a.type)) + " with " + std::to_string(a.dims.size()) +
                        " dimensions");
+    if (a.dims[0] == 0 || a.dims[1] == 0 || a.dims[2] == 0)
+        throw IdxError(path + ": holds " + std::to_string(a.dims[0]) + " images of " + std::to_string(a.dims[1]) + " x " +
+                       std::to_string(a.dims[2]) + " pixels; every extent must be at least 1");
     Volume<T> v(a.dims[0], a.dims[1], a.dims[2], 1);
     for (index_t i = 0; i < v.size(); ++i) v.data()[i] = static_cast<T>(a.bytes[static_cast<std::size_t>(i)]) / T(255);
     return v;
 }
 
-/// Reads N labels (an idx1-ubyte file).
-inline std::vector<int> read_idx_labels(const std::string& path) {
+/// Reads N labels (an idx1-ubyte file). With `classes` > 0, every label must be below it: else
+/// IdxError naming the file, the label's index and its value.
+inline std::vector<int> read_idx_labels(const std::string& path, int classes = 0) {
     const IdxArray a = read_idx(path);
     if (a.type != IdxType::u8 || a.dims.size() != 1)
         throw IdxError(path + ": expected unsigned-byte labels with 1 dimension, got type code " +
                        std::to_string(static_cast<int>(a.type)) + " with " + std::to_string(a.dims.size()) +
                        " dimensions");
-    return std::vector<int>(a.bytes.begin(), a.bytes.end());
+    std::vector<int> labels(a.bytes.begin(), a.bytes.end());
+    for (std::size_t i = 0; classes > 0 && i < labels.size(); ++i)
+        if (labels[i] >= classes)
+            throw IdxError(path + ": label " + std::to_string(i) + " is " + std::to_string(labels[i]) +
+                           ", outside the " + std::to_string(classes) + " classes 0.." + std::to_string(classes - 1));
+    return labels;
+}
+
+/// Writes a N x H x W x 1 volume of values in [0, 1] as unsigned-byte images (x 255, rounded,
+/// clamped; the inverse of read_idx_images), gzip-compressed when `path` ends in ".gz".
+template <typename T>
+void write_idx_images(const std::string& path, const Volume<T>& images) {
+    if (images.depth() != 1) throw IdxError(path + ": IDX images have one channel, the volume has " + std::to_string(images.depth()));
+    IdxArray a{IdxType::u8, {images.batch(), images.height(), images.width()}, {}};
+    a.bytes.resize(static_cast<std::size_t>(images.size()));
+    for (index_t i = 0; i < images.size(); ++i) {
+        const double v = static_cast<double>(images.data()[i]) * 255.0;
+        a.bytes[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(v > 0 ? (v < 255 ? v + 0.5 : 255) : 0);
+    }
+    write_idx(path, a);
+}
+
+/// Writes labels 0..255 as an idx1-ubyte file, gzip-compressed when `path` ends in ".gz".
+inline void write_idx_labels(const std::string& path, const std::vector<int>& labels) {
+    IdxArray a{IdxType::u8, {static_cast<index_t>(labels.size())}, {}};
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+        if (labels[i] < 0 || labels[i] > 255)
+            throw IdxError(path + ": label " + std::to_string(i) + " is " + std::to_string(labels[i]) +
+                           ", outside the bytes 0..255");
+        a.bytes.push_back(static_cast<std::uint8_t>(labels[i]));
+    }
+    write_idx(path, a);
 }
 
 }  // namespace convlayer::io

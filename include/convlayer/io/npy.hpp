@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "convlayer/core/checked_math.hpp"
+#include "convlayer/core/file_bytes.hpp"
 #include "convlayer/core/volume.hpp"
 
 namespace convlayer::io {
@@ -312,6 +313,7 @@ class Reader {
 public:
     explicit Reader(const std::string& path) : path_(path) {
         check_value_type<T>();
+        convlayer::detail::file_size_or_throw<NpyError>(path, "cannot open for reading");
         errno = 0;
         in_.open(path, std::ios::binary);
         if (!in_) throw NpyError(path + ": cannot open for reading" + os_error());

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "convlayer/core/checked_math.hpp"
+#include "convlayer/core/file_bytes.hpp"
 #include "convlayer/core/volume.hpp"
 #include "convlayer/io/image.hpp"
 
@@ -84,6 +85,13 @@ struct PngStructs {
     }
 };
 
+/// The most libpng may allocate for one chunk (a decompressed iCCP profile or zTXt text among
+/// them): larger chunks are refused, so a small file cannot inflate a huge one.
+constexpr png_alloc_size_t kPngChunkMallocMax = png_alloc_size_t{8} << 20;
+/// Deflate's largest expansion (zlib's technical details: 1032:1), which bounds the image data a
+/// file of a given size can hold.
+constexpr index_t kDeflateMaxRatio = 1032;
+
 // The steps that may longjmp. Each returns false when libpng reported an error.
 
 inline bool png_write_step(png_structp png, png_infop info, std::FILE* f, png_uint_32 width, png_uint_32 height,
@@ -98,13 +106,16 @@ inline bool png_write_step(png_structp png, png_infop info, std::FILE* f, png_ui
     return true;
 }
 
-/// Reads the header after the 8 signature bytes and asks for 8-bit gray or RGB without alpha.
+/// Reads the header after the 8 signature bytes and asks for 8-bit gray or RGB without alpha;
+/// `stored_row_bytes` is a row's size as the file stores it (before those conversions).
 inline bool png_read_header_step(png_structp png, png_infop info, std::FILE* f, png_uint_32* width,
-                                 png_uint_32* height, int* channels, int* bit_depth) {
+                                 png_uint_32* height, int* channels, int* bit_depth, std::size_t* stored_row_bytes) {
     if (setjmp(png_jmpbuf(png))) return false;
     png_init_io(png, f);
     png_set_sig_bytes(png, 8);
+    png_set_chunk_malloc_max(png, kPngChunkMallocMax);
     png_read_info(png, info);
+    *stored_row_bytes = png_get_rowbytes(png, info);
     const int color_type = png_get_color_type(png, info);
     if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color_type == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) < 8) png_set_expand_gray_1_2_4_to_8(png);
@@ -184,9 +195,13 @@ inline void write_png(const std::string& path, const Image& image) {
 
 /// Reads a PNG as 8-bit gray (from gray or gray+alpha) or RGB (from RGB, RGBA or palette); 16-bit
 /// samples are scaled to 8 bits and alpha is dropped. Throws PngError naming the path for a
-/// missing file, a file that is not a PNG, truncated or corrupt data, or an image whose pixels
-/// would take more than `max_bytes`.
+/// missing file or a directory, a file that is not a PNG, truncated or corrupt data, an image
+/// whose pixels would take more than `max_bytes`, or one larger than the file can hold (its rows
+/// as stored, over deflate's 1032:1, exceed the file's size). Nothing is allocated for the pixels
+/// before those checks; libpng's own limits apply too (at most 1,000,000 rows and columns, 8 MiB
+/// for one chunk).
 inline Image read_png(const std::string& path, index_t max_bytes = index_t{1} << 30) {
+    const index_t file_size = convlayer::detail::file_size_or_throw<PngError>(path);
     detail::PngFile file;
     file.f = std::fopen(path.c_str(), "rb");
     if (!file.f) throw PngError(path + ": cannot open (" + std::strerror(errno) + ")");
@@ -206,7 +221,8 @@ inline Image read_png(const std::string& path, index_t max_bytes = index_t{1} <<
     };
     png_uint_32 width = 0, height = 0;
     int channels = 0, bit_depth = 0;
-    if (!detail::png_read_header_step(s.png, s.info, file.f, &width, &height, &channels, &bit_depth))
+    std::size_t stored_row_bytes = 0;
+    if (!detail::png_read_header_step(s.png, s.info, file.f, &width, &height, &channels, &bit_depth, &stored_row_bytes))
         throw fail("reading the header");
     if ((channels != 1 && channels != 3) || bit_depth != 8)
         throw PngError(path + ": unsupported PNG layout after conversion (" + std::to_string(channels) + " channels, " +
@@ -217,10 +233,15 @@ inline Image read_png(const std::string& path, index_t max_bytes = index_t{1} <<
     image.channels = channels;
     const index_t row_bytes = checked_mul(image.width, image.channels, "PNG row bytes");
     const index_t bytes = checked_mul(row_bytes, image.height, "PNG image bytes");
+    const std::string size_text = std::to_string(width) + " x " + std::to_string(height) + " x " + std::to_string(channels);
     if (bytes > max_bytes)
-        throw PngError(path + ": " + std::to_string(width) + " x " + std::to_string(height) + " x " +
-                       std::to_string(channels) + " pixels need " + std::to_string(bytes) + " bytes, more than " +
+        throw PngError(path + ": " + size_text + " pixels need " + std::to_string(bytes) + " bytes, more than " +
                        std::to_string(max_bytes) + " (the read limit)");
+    const index_t stored = checked_mul(static_cast<index_t>(stored_row_bytes), image.height, "PNG image bytes");
+    if (file_size >= 0 && stored / detail::kDeflateMaxRatio > file_size)
+        throw PngError(path + ": truncated PNG: its " + std::to_string(width) + " x " + std::to_string(height) +
+                       " pixels are " + std::to_string(stored) + " bytes as stored, more than a file of " +
+                       std::to_string(file_size) + " bytes can hold (deflate expands at most 1032:1)");
     if (static_cast<index_t>(png_get_rowbytes(s.png, s.info)) != row_bytes)
         throw PngError(path + ": unexpected row size " + std::to_string(png_get_rowbytes(s.png, s.info)));
     image.pixels.resize(static_cast<std::size_t>(bytes));

@@ -17,11 +17,12 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
-#include <iterator>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
 #include "convlayer/core/checked_math.hpp"
+#include "convlayer/core/file_bytes.hpp"
 #include "convlayer/io/image.hpp"
 
 namespace convlayer::io {
@@ -64,21 +65,28 @@ public:
     }
 
     /// The next decimal number (after blanks), which must end at whitespace, a comment or the end
-    /// of the data. `what` names it in errors ("width", "sample 17", ...); `truncated` is the
-    /// message for running out of data.
+    /// of the data. `what` names it in errors ("width", ...); `truncated` is the message for
+    /// running out of data.
     std::uint32_t number(const std::string& what, const std::string& truncated) {
-        skip_blanks();
-        if (at_end()) fail(truncated);
-        const std::size_t start = pos_;
-        std::uint64_t v = 0;
-        while (pos_ < bytes_.size() && bytes_[pos_] >= '0' && bytes_[pos_] <= '9') {
-            v = v * 10 + static_cast<std::uint64_t>(bytes_[pos_] - '0');
-            if (v > 0xFFFFFFFFu) fail(what + " is too large: '" + excerpt(start) + "'");
-            ++pos_;
+        std::uint32_t v = 0;
+        std::size_t start = 0;
+        switch (next_number(v, start)) {
+            case Scan::ok: return v;
+            case Scan::end: fail(truncated);
+            case Scan::too_large: fail(what + " is too large: '" + excerpt(start) + "'");
+            case Scan::malformed:
+                fail("bad " + what + ": expected a non-negative decimal number, got '" + excerpt(start) + "'");
         }
-        if (pos_ == start || (pos_ < bytes_.size() && !is_space(bytes_[pos_]) && bytes_[pos_] != '#'))
-            fail("bad " + what + ": expected a non-negative decimal number, got '" + excerpt(start) + "'");
-        return static_cast<std::uint32_t>(v);
+        return v;
+    }
+
+    /// Sample `i` of `count` of an ASCII raster: number() with its messages built only on failure.
+    std::uint32_t sample(index_t i, index_t count) {
+        std::uint32_t v = 0;
+        std::size_t start = 0;
+        if (next_number(v, start) == Scan::ok) return v;
+        return number("sample " + std::to_string(i),
+                      "truncated pixel data: expected " + std::to_string(count) + " samples, found " + std::to_string(i));
     }
 
     unsigned char byte(std::size_t i) const { return static_cast<unsigned char>(bytes_[pos_ + i]); }
@@ -87,6 +95,26 @@ public:
     static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
 private:
+    enum class Scan { ok, end, too_large, malformed };
+
+    /// Scans the next number (after blanks) into `v`; `start` is where it begins. On failure the
+    /// position stays at `start`.
+    Scan next_number(std::uint32_t& v, std::size_t& start) {
+        skip_blanks();
+        start = pos_;
+        if (at_end()) return Scan::end;
+        std::uint64_t x = 0;
+        std::size_t p = pos_;
+        for (; p < bytes_.size() && bytes_[p] >= '0' && bytes_[p] <= '9'; ++p) {
+            x = x * 10 + static_cast<std::uint64_t>(bytes_[p] - '0');
+            if (x > 0xFFFFFFFFu) return Scan::too_large;
+        }
+        if (p == start || (p < bytes_.size() && !is_space(bytes_[p]) && bytes_[p] != '#')) return Scan::malformed;
+        v = static_cast<std::uint32_t>(x);
+        pos_ = p;
+        return Scan::ok;
+    }
+
     /// Up to 12 printable characters from `start`, for error messages.
     std::string excerpt(std::size_t start) const {
         std::string s;
@@ -159,11 +187,15 @@ inline Image parse_pnm(const std::string& bytes, const std::string& name = "<mem
     };
 
     if (ascii) {
+        // Each sample takes a separator (maxval ends at one) and a digit: the rest of the file must
+        // hold that many before the raster is allocated.
+        const index_t at_most = static_cast<index_t>(in.remaining()) / 2;
+        if (count > at_most)
+            in.fail("truncated pixel data: expected " + std::to_string(count) + " samples, the remaining " +
+                    std::to_string(in.remaining()) + " bytes hold at most " + std::to_string(at_most));
         image.pixels.resize(static_cast<std::size_t>(count));
         for (index_t i = 0; i < count; ++i) {
-            const std::string truncated = "truncated pixel data: expected " + std::to_string(count) +
-                                          " samples, found " + std::to_string(i);
-            const std::uint32_t v = in.number("sample " + std::to_string(i), truncated);
+            const std::uint32_t v = in.sample(i, count);
             check_sample(v, i);
             image.pixels[static_cast<std::size_t>(i)] = detail::pnm_scale(v, maxval);
         }
@@ -193,10 +225,7 @@ inline Image parse_pnm(const std::string& bytes, const std::string& name = "<mem
 
 /// Reads a PGM or PPM file (see parse_pnm). Throws PnmError naming the path.
 inline Image read_pnm(const std::string& path, index_t max_bytes = index_t{1} << 30) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw PnmError(path + ": cannot open (" + std::strerror(errno) + ")");
-    const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (f.bad()) throw PnmError(path + ": read error");
+    const auto bytes = convlayer::detail::read_file_bytes<PnmError, std::string>(path, std::numeric_limits<index_t>::max());
     return parse_pnm(bytes, path, max_bytes);
 }
 

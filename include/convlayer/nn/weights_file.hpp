@@ -14,12 +14,14 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "convlayer/core/file_bytes.hpp"
 #include "convlayer/layers/layer.hpp"
 
 namespace convlayer {
@@ -123,9 +125,7 @@ void save_weights(Layer<T>& layer, const std::string& path) {
 template <typename T>
 void load_weights(Layer<T>& layer, const std::string& path) {
     using namespace detail;
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw WeightsFileError(path + ": cannot open the weights file");
-    const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const auto bytes = read_file_bytes<WeightsFileError, std::vector<std::uint8_t>>(path, std::numeric_limits<index_t>::max());
     if (bytes.size() < sizeof(kWeightsMagic) || std::memcmp(bytes.data(), kWeightsMagic, sizeof(kWeightsMagic)) != 0)
         throw WeightsFileError(path + ": not a convlayer weights file (bad magic number)");
     const std::size_t body = bytes.size() - 8;
@@ -175,6 +175,7 @@ void load_weights(Layer<T>& layer, const std::string& path) {
             const auto bits = static_cast<IeeeBits<T>>(values.get(sizeof(T), "tensor values"));
             std::memcpy(&params[t].value[i], &bits, sizeof(T));
         }
+        params[t].mark_changed();
     }
 }
 
