@@ -50,7 +50,7 @@ struct Options {
 void usage(std::FILE* to) {
     std::fprintf(to,
                  "usage: fashion_mnist [options]\n"
-                 "  --epochs N    training epochs (default 2)\n"
+                 "  --epochs N    training epochs, 1 to 1000 (default 2)\n"
                  "  --batch N     batch size (default 32)\n"
                  "  --optimizer O adam (default) or sgd (momentum 0.9)\n"
                  "  --lr X        initial learning rate (default 0.001 for adam, 0.01 for sgd)\n"
@@ -88,7 +88,7 @@ Options parse(int argc, char** argv) {
         }
         if (i + 1 >= argc) bad_usage(flag.rfind("--", 0) == 0 ? flag + " needs a value" : "unexpected argument '" + flag + "'");
         const std::string v = argv[++i];
-        if (flag == "--epochs") o.epochs = static_cast<int>(parse_int(flag, v, 0, 1000));
+        if (flag == "--epochs") o.epochs = static_cast<int>(parse_int(flag, v, 1, 1000));
         else if (flag == "--batch") o.batch = parse_int(flag, v, 1, 60000);
         else if (flag == "--threads") o.threads = static_cast<int>(parse_int(flag, v, 1, 256));
         else if (flag == "--seed") o.seed = static_cast<std::uint64_t>(parse_int(flag, v, 0, 1LL << 62));
@@ -139,7 +139,7 @@ struct DataSet {
 
 DataSet load(const std::string& dir, const std::string& prefix) {
     DataSet d{io::read_idx_images<float>(data_file(dir, prefix + "-images-idx3-ubyte")),
-              io::read_idx_labels(data_file(dir, prefix + "-labels-idx1-ubyte"))};
+              io::read_idx_labels(data_file(dir, prefix + "-labels-idx1-ubyte"), 10)};
     if (d.labels.size() != static_cast<std::size_t>(d.images.shape().n))
         throw std::runtime_error(dir + ": " + prefix + " has " + std::to_string(d.images.shape().n) + " images but " +
                                  std::to_string(d.labels.size()) + " labels");
@@ -295,9 +295,8 @@ int main(int argc, char** argv) try {
         std::printf("epoch %d: mean training loss %.4f, test accuracy %.2f%%\n", epoch, epoch_loss.back(),
                     epoch_accuracy.back());
     }
-    if (o.epochs > 0)
-        std::printf("\nTraining throughput: %.0f images/s (%d thread%s)\n", o.epochs * n / train_seconds, num_threads(),
-                    num_threads() == 1 ? "" : "s");
+    std::printf("\nTraining throughput: %.0f images/s (%d thread%s)\n", o.epochs * n / train_seconds, num_threads(),
+                num_threads() == 1 ? "" : "s");
     print_confusion(confusion);
 
     mkdir(o.out.c_str(), 0755);
@@ -308,10 +307,9 @@ int main(int argc, char** argv) try {
     plot.x_label = "epoch";
     plot.series = {{"training loss", epoch_loss, {200, 60, 40}, false},
                    {"test accuracy %", epoch_accuracy, {40, 90, 200}, true}};
-    if (o.epochs > 0) io::write_png(o.out + "/training.png", io::line_plot(plot));
+    io::write_png(o.out + "/training.png", io::line_plot(plot));
     save_weights(net, o.save);
-    std::printf("\nWrote %s/filters.png, %s%s\n", o.out.c_str(), o.epochs > 0 ? (o.out + "/training.png and ").c_str() : "",
-                o.save.c_str());
+    std::printf("\nWrote %s/filters.png, %s/training.png and %s\n", o.out.c_str(), o.out.c_str(), o.save.c_str());
     return 0;
 } catch (const std::exception& e) {
     std::fprintf(stderr, "fashion_mnist: %s\n", e.what());
