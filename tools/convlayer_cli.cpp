@@ -272,7 +272,7 @@ std::string extent_formula(const AxisGeometry& a, FitPolicy fit, const char* axi
         os << a.out;
         return os.str();
     }
-    os << output_extent_real(a.in, a.kernel, a.pad_begin, a.stride, a.dilation);
+    os << detail::extent_real_text(a.in, a.kernel, a.pad_begin, a.stride, a.dilation);
     const char* unit = axis[0] == 'h' ? "row" : "column";
     if (fit == FitPolicy::crop) {
         const index_t unread = a.pad_begin - a.pad_end;
@@ -852,10 +852,13 @@ int main(int argc, char** argv) {
     } catch (const InvalidConfiguration&) {
         return 2;
     } catch (const std::bad_alloc&) {
-        std::cerr << "convlayer: out of memory\n";
+        std::cerr << (command.empty() ? "convlayer" : "convlayer " + command) << ": out of memory\n";
         return 1;
     } catch (const std::exception& e) {
-        std::cerr << "convlayer: " << e.what() << "\n";
+        // The library's messages start with "convlayer: " already.
+        const std::string what = e.what(), prefix = "convlayer: ";
+        const std::string who = command.empty() ? "convlayer" : "convlayer " + command;
+        std::cerr << who << ": " << (what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what) << "\n";
         return 1;
     }
 }

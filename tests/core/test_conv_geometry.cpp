@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 
 using namespace convlayer;
@@ -107,4 +108,33 @@ TEST(GeometryErrors, KernelLargerThanPaddedInputIsRejected) {
 TEST(GeometryErrors, HugePaddingOverflowIsRejected) {
     EXPECT_THROW((void)resolve_axis("width", 4, 3, index_t{1} << 62, 1, 1, FitPolicy::exact), std::length_error);
     EXPECT_THROW((void)resolve_axis("width", 4, index_t{1} << 62, 0, 1, 8, FitPolicy::exact), std::length_error);
+}
+
+// The public helpers check their arithmetic as the layer path does: padding or dilation near
+// 2^62 overflowed (undefined behaviour; same_padding(3, 2^62) returned a negative number and
+// output_extent(10, 3, 0, 1, 2^62) -9223372036854775798).
+TEST(GeometryHelpers, OverflowThrowsLengthError) {
+    constexpr index_t huge = index_t{1} << 62;
+    expect_throw_mentioning<std::length_error>([] { (void)effective_kernel(3, huge); }, {"dilated kernel", "overflows"});
+    expect_throw_mentioning<std::length_error>([] { (void)same_padding(3, huge); }, {"overflows"});
+    expect_throw_mentioning<std::length_error>([] { (void)output_extent(10, 3, 0, 1, huge); }, {"overflows"});
+    expect_throw_mentioning<std::length_error>([] { (void)output_extent(10, 3, huge, 1); }, {"padding", "overflows"});
+    expect_throw_mentioning<std::length_error>([] { (void)output_extent_is_integer(10, 3, huge, 1); }, {"overflows"});
+    expect_throw_mentioning<std::length_error>([] { (void)output_extent_real(10, 3, 0, 1, huge); }, {"overflows"});
+    const index_t most = std::numeric_limits<index_t>::max();
+    expect_throw_mentioning<std::length_error>([&] { (void)output_extent(most, 1, 1, 1); }, {"padded input"});
+    expect_throw_mentioning<std::length_error>([&] { (void)effective_kernel(most, 2); }, {"dilated kernel"});
+    // Just below the limits they still work.
+    EXPECT_EQ(effective_kernel(2, huge), huge + 1);
+    EXPECT_EQ(output_extent(most - 2, 3, 1, 1), most - 2);
+}
+
+TEST(GeometryHelpers, InvalidParametersThrowInvalidArgument) {
+    expect_throw_mentioning<std::invalid_argument>([] { (void)effective_kernel(0); }, {"kernel F=0 must be at least 1"});
+    expect_throw_mentioning<std::invalid_argument>([] { (void)effective_kernel(3, 0); }, {"dilation 0 must be at least 1"});
+    // A zero stride divided by zero before.
+    expect_throw_mentioning<std::invalid_argument>([] { (void)output_extent_is_integer(10, 3, 0, 0); }, {"S=0"});
+    expect_throw_mentioning<std::invalid_argument>([] { (void)output_extent_real(10, 3, 0, 0); }, {"S=0"});
+    expect_throw_mentioning<std::invalid_argument>([] { (void)output_extent_is_integer(10, 3, -1, 1); }, {"P=-1"});
+    static_assert(effective_kernel(3, 2) == 5 && output_extent_is_integer(7, 3, 0, 2), "still constexpr");
 }

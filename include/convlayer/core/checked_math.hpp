@@ -17,28 +17,33 @@ namespace convlayer {
 /// Signed index type used for every size and coordinate (matches Eigen::Index).
 using index_t = std::ptrdiff_t;
 
+namespace detail {
+[[noreturn]] inline void throw_overflow(const char* what, index_t a, const char* op, index_t b) {
+    std::ostringstream os;
+    os << "convlayer: " << what << " overflows: " << a << " " << op << " " << b << " does not fit in a 64-bit index";
+    throw std::length_error(os.str());
+}
+}  // namespace detail
+
 /// a * b, or std::length_error naming `what` and both operands when the product overflows.
 /// Requires a >= 0 and b >= 0.
-inline index_t checked_mul(index_t a, index_t b, const char* what = "size") {
+constexpr index_t checked_mul(index_t a, index_t b, const char* what = "size") {
     index_t r = 0;
-    if (__builtin_mul_overflow(a, b, &r)) {
-        std::ostringstream os;
-        os << "convlayer: " << what << " overflows: " << a << " * " << b
-           << " does not fit in a 64-bit index";
-        throw std::length_error(os.str());
-    }
+    if (__builtin_mul_overflow(a, b, &r)) detail::throw_overflow(what, a, "*", b);
     return r;
 }
 
 /// a + b, or std::length_error naming `what` and both operands when the sum overflows.
-inline index_t checked_add(index_t a, index_t b, const char* what = "size") {
+constexpr index_t checked_add(index_t a, index_t b, const char* what = "size") {
     index_t r = 0;
-    if (__builtin_add_overflow(a, b, &r)) {
-        std::ostringstream os;
-        os << "convlayer: " << what << " overflows: " << a << " + " << b
-           << " does not fit in a 64-bit index";
-        throw std::length_error(os.str());
-    }
+    if (__builtin_add_overflow(a, b, &r)) detail::throw_overflow(what, a, "+", b);
+    return r;
+}
+
+/// a - b, or std::length_error naming `what` and both operands when the difference overflows.
+constexpr index_t checked_sub(index_t a, index_t b, const char* what = "size") {
+    index_t r = 0;
+    if (__builtin_sub_overflow(a, b, &r)) detail::throw_overflow(what, a, "-", b);
     return r;
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cmath>
+#include <iomanip>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -44,48 +45,80 @@ struct HW {
     friend constexpr bool operator!=(HW a, HW b) { return !(a == b); }
 };
 
+namespace detail {
+[[noreturn]] inline void throw_invalid(const std::string& msg) { throw std::invalid_argument(msg); }
+}  // namespace detail
+
+/// Throws std::invalid_argument unless kernel, stride, dilation >= 1 and pad >= 0. `axis`
+/// ("height", "width", or "" for none) appears in the message.
+inline void validate_axis_parameters(const char* axis, index_t kernel, index_t pad, index_t stride,
+                                     index_t dilation) {
+    const std::string at = *axis ? std::string(" ") + axis : std::string();
+    std::ostringstream os;
+    if (kernel < 1) os << "kernel" << at << " F=" << kernel << " must be at least 1";
+    else if (stride < 1) os << "stride" << at << " S=" << stride << " must be at least 1";
+    else if (dilation < 1) os << "dilation" << at << " " << dilation << " must be at least 1 (1 means none)";
+    else if (pad < 0) os << "padding" << at << " P=" << pad << " must not be negative";
+    else return;
+    detail::throw_invalid("convlayer: " + os.str());
+}
+
+// The helpers below are constexpr for valid arguments; they throw std::invalid_argument for a
+// kernel, stride or dilation below 1 or a negative padding, and std::length_error when the
+// arithmetic would overflow a 64-bit index.
+
 /// Extent covered by a kernel of F taps with the given dilation: d*(F-1) + 1.
 constexpr index_t effective_kernel(index_t kernel, index_t dilation = 1) {
-    return dilation * (kernel - 1) + 1;
+    if (kernel < 1 || dilation < 1) validate_axis_parameters("", kernel, 0, 1, dilation);
+    return checked_add(checked_mul(dilation, kernel - 1, "dilated kernel"), 1, "dilated kernel");
 }
+
+namespace detail {
+/// W + 2P - F_eff, the span the windows' starts cover, after validating F, P, S and dilation.
+constexpr index_t padded_span(index_t in, index_t kernel, index_t pad, index_t stride, index_t dilation) {
+    if (kernel < 1 || pad < 0 || stride < 1 || dilation < 1) validate_axis_parameters("", kernel, pad, stride, dilation);
+    const index_t padded = checked_add(in, checked_mul(2, pad, "padding"), "padded input");
+    return checked_sub(padded, effective_kernel(kernel, dilation), "padded input");
+}
+}  // namespace detail
 
 /// True when S divides W - F_eff + 2P, i.e. the windows fit exactly.
 constexpr bool output_extent_is_integer(index_t in, index_t kernel, index_t pad, index_t stride,
                                         index_t dilation = 1) {
-    return (in - effective_kernel(kernel, dilation) + 2 * pad) % stride == 0;
+    return detail::padded_span(in, kernel, pad, stride, dilation) % stride == 0;
 }
 
 /// (W - F_eff + 2P)/S + 1 as a real number: the value quoted when it is not an integer.
 constexpr double output_extent_real(index_t in, index_t kernel, index_t pad, index_t stride,
                                     index_t dilation = 1) {
-    return static_cast<double>(in - effective_kernel(kernel, dilation) + 2 * pad) /
-               static_cast<double>(stride) + 1.0;
+    return static_cast<double>(detail::padded_span(in, kernel, pad, stride, dilation)) / static_cast<double>(stride) +
+           1.0;
 }
 
 namespace detail {
-[[noreturn]] inline void throw_invalid(const std::string& msg) { throw std::invalid_argument(msg); }
+/// (W - F_eff + 2P)/S + 1 for a message: 6 significant digits, more where those would print a
+/// fraction as an integer (7/2147483647 + 1 is not "1"), the exact fraction where a double cannot.
+inline std::string extent_real_text(index_t in, index_t kernel, index_t pad, index_t stride, index_t dilation) {
+    const index_t span = padded_span(in, kernel, pad, stride, dilation);
+    if (span % stride == 0) return std::to_string(span / stride + 1);
+    for (int digits = 6; digits <= 17; ++digits) {
+        std::ostringstream os;
+        os << std::setprecision(digits) << output_extent_real(in, kernel, pad, stride, dilation);
+        const std::string text = os.str();
+        if (text.find('.') != std::string::npos && text.find('e') == std::string::npos) return text;
+    }
+    return std::to_string(span) + "/" + std::to_string(stride) + " + 1";
+}
 
 inline std::string extent_formula(const char* axis, index_t in, index_t kernel, index_t pad,
                                   index_t stride, index_t dilation) {
     std::ostringstream os;
     const char* W = axis[0] == 'h' ? "H" : "W";
     os << "(" << W << " - F + 2P)/S + 1 = (" << in << " - " << effective_kernel(kernel, dilation)
-       << " + 2*" << pad << ")/" << stride << " + 1 = " << output_extent_real(in, kernel, pad, stride, dilation);
+       << " + 2*" << pad << ")/" << stride << " + 1 = " << extent_real_text(in, kernel, pad, stride, dilation);
     return os.str();
 }
 }  // namespace detail
-
-/// Throws std::invalid_argument unless kernel, stride, dilation >= 1 and pad >= 0.
-inline void validate_axis_parameters(const char* axis, index_t kernel, index_t pad, index_t stride,
-                                     index_t dilation) {
-    std::ostringstream os;
-    if (kernel < 1) os << "kernel " << axis << " F=" << kernel << " must be at least 1";
-    else if (stride < 1) os << "stride " << axis << " S=" << stride << " must be at least 1";
-    else if (dilation < 1) os << "dilation " << axis << " =" << dilation << " must be at least 1 (1 means none)";
-    else if (pad < 0) os << "padding " << axis << " P=" << pad << " must not be negative";
-    else return;
-    detail::throw_invalid("convlayer: " + os.str());
-}
 
 /// The resolved geometry of a conv along one axis. pad_end may differ from pad_begin: larger
 /// under pad_to_fit, smaller (negative = input cropped) under crop.
@@ -154,12 +187,9 @@ inline AxisGeometry resolve_axis(const char* axis, index_t in, index_t kernel, i
 /// resolve_axis does. constexpr when the configuration is valid.
 constexpr index_t output_extent(index_t in, index_t kernel, index_t pad, index_t stride,
                                 index_t dilation = 1, FitPolicy fit = FitPolicy::exact) {
-    if (in < 1 || kernel < 1 || pad < 0 || stride < 1 || dilation < 1 ||
-        effective_kernel(kernel, dilation) > in + 2 * pad ||
-        (fit == FitPolicy::exact && !output_extent_is_integer(in, kernel, pad, stride, dilation))) {
+    const index_t span = detail::padded_span(in, kernel, pad, stride, dilation);
+    if (in < 1 || span < 0 || (fit == FitPolicy::exact && span % stride != 0))
         return resolve_axis("width", in, kernel, pad, stride, dilation, fit).out;  // throws
-    }
-    const index_t span = in - effective_kernel(kernel, dilation) + 2 * pad;
     const index_t q = span / stride + 1;
     return (fit == FitPolicy::pad_to_fit && span % stride != 0) ? q + 1 : q;
 }
