@@ -70,8 +70,14 @@ TEST(Optimizer, RejectsBadSettingsAndAChangedParameterList) {
         sgd.step({{"other", {3}, w.data(), g.data(), 3}});
         FAIL();
     } catch (const std::invalid_argument& e) {
-        EXPECT_THAT(e.what(), ::testing::HasSubstr("one optimiser per network"));
+        EXPECT_THAT(e.what(), ::testing::HasSubstr("use a new optimiser"));
     }
+    // The same count and sizes, but other tensors (another network of the same architecture):
+    // refused too, where it silently applied a's momentum to b before.
+    Toy b;
+    EXPECT_THAT([&] { sgd.step(b.params()); },
+                ::testing::ThrowsMessage<std::invalid_argument>(::testing::HasSubstr("use a new optimiser")));
+    EXPECT_NO_THROW(sgd.step(a.params()));
     sgd.set_learning_rate(0.05);
     EXPECT_DOUBLE_EQ(sgd.learning_rate(), 0.05);
     EXPECT_THROW(sgd.set_learning_rate(-1), std::invalid_argument);

@@ -160,3 +160,22 @@ TEST(Sequential, AnEmptyNetworkIsTheIdentity) {
     net.backward(x, x, &dx);
     for (index_t i = 0; i < x.size(); ++i) EXPECT_EQ(y.data()[i], x.data()[i]);
 }
+
+TEST(Sequential, BackwardWithoutAMatchingForwardIsALogicError) {
+    auto net = small_cnn<double>(2, 8, 2);
+    Volume<double> x(2, 8, 8, 1), y, dx;
+    x.fill_random(3);
+    const Volume<double> dy(2, 1, 1, 3);
+    // Before, the Dense layer complained about an empty activation.
+    EXPECT_THAT([&] { net.backward(x, dy, &dx); },
+                ::testing::ThrowsMessage<std::logic_error>(HasSubstr("Sequential::backward: call forward() first")));
+    net.forward(x, y);
+    EXPECT_NO_THROW(net.backward(x, dy, &dx));
+    Volume<double> x3(3, 8, 8, 1);
+    const Volume<double> dy3(3, 1, 1, 3);
+    EXPECT_THAT([&] { net.backward(x3, dy3, &dx); },
+                ::testing::ThrowsMessage<std::logic_error>(HasSubstr("the last forward() took [N=2, H=8, W=8, D=1]")));
+    net.emplace<ReluLayer<double>>();  // the kept activations no longer match
+    EXPECT_THAT([&] { net.backward(x, dy, &dx); },
+                ::testing::ThrowsMessage<std::logic_error>(HasSubstr("no forward() has completed")));
+}

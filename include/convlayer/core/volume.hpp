@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -101,6 +102,9 @@ public:
     index_t size() const noexcept { return shape_.n * shape_.h * shape_.w * shape_.d; }
     bool empty() const noexcept { return size() == 0; }
     bool owns_data() const noexcept { return owning_; }
+    /// Elements of the buffer the volume writes into: its capacity when it owns storage (which
+    /// resize() may reuse or free), its size when it is a view.
+    index_t buffer_elements() const noexcept { return owning_ ? storage_.capacity() : size(); }
 
     T* data() noexcept { return data_; }
     const T* data() const noexcept { return data_; }
@@ -207,5 +211,18 @@ private:
     Shape shape_{};
     bool owning_ = true;
 };
+
+/// True when writing `out` (anywhere in its buffer, see buffer_elements()) may change a value of
+/// `in`, or resizing `out` may free memory `in` views: their memory ranges intersect.
+template <typename T>
+bool overlaps(const Volume<T>& out, const Volume<T>& in) noexcept {
+    if (out.buffer_elements() == 0 || in.empty()) return false;
+    // As integers: comparing pointers into different arrays is unspecified.
+    const auto out_begin = reinterpret_cast<std::uintptr_t>(out.data());
+    const auto in_begin = reinterpret_cast<std::uintptr_t>(in.data());
+    const auto out_end = out_begin + static_cast<std::uintptr_t>(out.buffer_elements()) * sizeof(T);
+    const auto in_end = in_begin + static_cast<std::uintptr_t>(in.size()) * sizeof(T);
+    return out_begin < in_end && in_begin < out_end;
+}
 
 }  // namespace convlayer

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -56,10 +57,10 @@ public:
     ConvShape conv_shape(const Shape& input) const { return resolve(params_, input, this->name().c_str()); }
     Shape output_shape(const Shape& input) const override { return conv_shape(input).output(); }
 
-    /// (Fh*Fw*D1) x K, column k = filter k in OHWI order. (Non-const access discards the packed
-    /// weights cached by set_cache_packed_weights().)
+    /// (Fh*Fw*D1) x K, column k = filter k in OHWI order. (Non-const access counts as a write:
+    /// the packed weights cached by set_cache_packed_weights() are rebuilt.)
     MatrixMap<T> weights() {
-        discard_packed_weights();
+        bank_.mark_changed();
         return bank_.weights();
     }
     ConstMatrixMap<T> weights() const { return bank_.weights(); }
@@ -69,12 +70,13 @@ public:
     VectorMap<T> bias_gradient() { return bank_.bias_gradient(); }
     /// Weight of filter k at kernel tap (ky, kx), input depth d.
     T& weight(index_t k, index_t ky, index_t kx, index_t d) {
-        discard_packed_weights();
+        bank_.mark_changed();
         return bank_.weights()((ky * params_.kernel.w + kx) * params_.in_depth + d, k);
     }
 
+    /// Counts as a write, as Parameter::mark_changed() does after each later write through it.
     std::vector<Parameter<T>> parameters() override {
-        discard_packed_weights();
+        bank_.mark_changed();
         return bank_.parameters();
     }
     /// Fh*Fw*D1*K + K.
@@ -83,9 +85,11 @@ public:
     std::string describe() const override { return describe_conv(name(), params_); }
 
     /// Only the input gradient: dx = dLoss/dx for an input of shape `input` (parameter gradients
-    /// untouched). For layers whose weights are frozen, and for benchmarks.
+    /// untouched). For layers whose weights are frozen, and for benchmarks. dx must not overlap
+    /// dy in memory (std::invalid_argument).
     void backward_data(const Shape& input, const Volume<T>& dy, Volume<T>& dx) {
         this->check_output_gradient(input, dy);
+        this->check_distinct(dx, input.size(), dy, "backward_data", "dx", "dy");
         dx.resize(input);
         prepare(input);
         run_backward(nullptr, dy.data(), dx.data(), nullptr, nullptr);
@@ -126,9 +130,10 @@ public:
     /// into the GEMM's layout, rebuilt on every call by default, as training changes the weights
     /// between any two calls. For inference and benchmarks, with `on` the copy is built once and
     /// reused, which saves up to a quarter of the time of a small batch on a big layer (as
-    /// oneDNN's weights in `any` format, reordered once). It is rebuilt after weights(), weight()
-    /// or parameters() is called (non-const), and for a new input shape or algorithm. Writes
-    /// through a map, pointer or Parameter obtained earlier are not seen: call
+    /// oneDNN's weights in `any` format, reordered once). It is rebuilt after any write the layer
+    /// is told of: weights(), weight() or parameters() called (non-const), Parameter::mark_changed()
+    /// (which every optimiser step, initialiser and load_weights() calls), and for a new input
+    /// shape or algorithm. Writes through a map or pointer kept from earlier are not seen: call
     /// discard_packed_weights() after them. Costs one copy per pass used instead of one shared.
     void set_cache_packed_weights(bool on) {
         cache_packed_ = on;
@@ -137,7 +142,7 @@ public:
     }
     bool cache_packed_weights() const { return cache_packed_; }
     /// Marks the cached packed weights stale; the next call packs them again.
-    void discard_packed_weights() { forward_packed_fresh_ = backward_packed_fresh_ = false; }
+    void discard_packed_weights() { forward_packed_version_ = backward_packed_version_ = kNotPacked; }
     /// Bytes of packed weights held (a copy of the weights per pass with the cache, else one
     /// shared; not part of workspace_bytes()).
     index_t packed_weight_bytes() const {
@@ -239,9 +244,9 @@ private:
     // multiplies them: packed now, unless the cache holds them (null for direct).
     const T* packed_weights(bool backward_data) {
         if (algorithm_ == ConvAlgorithm::direct) return nullptr;
-        bool& fresh = backward_data ? backward_packed_fresh_ : forward_packed_fresh_;
+        std::uint64_t& packed_version = backward_data ? backward_packed_version_ : forward_packed_version_;
         AlignedBuffer<T>& packed = cache_packed_ && backward_data ? packed_backward_ : packed_forward_;
-        if (cache_packed_ && fresh) return packed.data();
+        if (cache_packed_ && packed_version == bank_.version()) return packed.data();
         const T* w = bank_.weight_data();
         if (algorithm_ == ConvAlgorithm::winograd) {
             const auto p = backward_data ? kernels::WinogradProblem::backward_data(shape_)
@@ -260,7 +265,7 @@ private:
             if (backward_data) kernels::im2col_pack_backward_data_weights(shape_, w, packed.data(), threads_);
             else kernels::im2col_pack_forward_weights(shape_, w, packed.data(), threads_);
         }
-        fresh = cache_packed_;
+        packed_version = cache_packed_ ? bank_.version() : kNotPacked;
         return packed.data();
     }
 
@@ -392,7 +397,9 @@ private:
     AlignedBuffer<T> packed_forward_;   // packed weights (both passes unless cached)
     AlignedBuffer<T> packed_backward_;  // backward-data's, with set_cache_packed_weights()
     AlignedBuffer<T> bias_partials_;    // per-thread partial sums of db
-    bool cache_packed_ = false, forward_packed_fresh_ = false, backward_packed_fresh_ = false;
+    static constexpr std::uint64_t kNotPacked = ~std::uint64_t{0};
+    bool cache_packed_ = false;
+    std::uint64_t forward_packed_version_ = kNotPacked, backward_packed_version_ = kNotPacked;  // bank_.version() packed
     index_t budget_ = kDefaultWorkspaceBudget;
     ConvAlgorithm requested_ = ConvAlgorithm::automatic;
     ConvAlgorithm algorithm_ = ConvAlgorithm::automatic;

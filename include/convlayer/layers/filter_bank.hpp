@@ -6,6 +6,7 @@
 // its K biases likewise.
 #pragma once
 
+#include <cstdint>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -66,10 +67,16 @@ public:
         wd.insert(wd.end(), {filters(), params_.kernel.h, params_.kernel.w, params_.in_depth});
         bd.push_back(filters());
         const index_t taps = params_.kernel.h * params_.kernel.w;
-        return {{"weights", wd, weights_.data(), weight_grad_.data(), weights_.size(), filter_size(), filters() * taps},
-                {"bias", bd, bias_.data(), bias_grad_.data(), bias_.size()}};
+        return {{"weights", wd, weights_.data(), weight_grad_.data(), weights_.size(), filter_size(), filters() * taps,
+                 &version_},
+                {"bias", bd, bias_.data(), bias_grad_.data(), bias_.size(), 0, 0, &version_}};
     }
     index_t parameter_count() const { return weights_.size() + bias_.size(); }
+
+    /// Counts writes to the weights and biases as reported by Parameter::mark_changed() and
+    /// mark_changed() (the bank's own accessors do not count, so layers can read through them).
+    std::uint64_t version() const { return version_; }
+    void mark_changed() { ++version_; }
 
 private:
     index_t set_offset(index_t set) const { return set * filter_size() * filters(); }
@@ -78,6 +85,7 @@ private:
     index_t sets_;
     std::vector<index_t> set_dims_;
     AlignedBuffer<T> weights_, weight_grad_, bias_, bias_grad_;
+    std::uint64_t version_ = 0;
 };
 
 /// One line for a network summary: "<name> 96 filters 11x11x3, stride 4x4, pad 0x0[, ...]".

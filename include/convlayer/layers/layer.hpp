@@ -1,6 +1,7 @@
 // Layer<T>: the interface every layer implements, so layers stack into networks.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,16 @@ struct Parameter {
     /// which initialisers set to zero.
     index_t fan_in = 0;
     index_t fan_out = 0;
+    /// The owning layer's count of writes to its parameters (null when it keeps none): a layer
+    /// that caches something derived from them (ConvLayer's packed weights) rebuilds it when the
+    /// count has moved.
+    std::uint64_t* version = nullptr;
 
+    /// Tells the owning layer that `value` was written. The library's own writers (optimisers,
+    /// initialisers, load_weights) call it; so must code that writes through `value` itself.
+    void mark_changed() const {
+        if (version) ++*version;
+    }
     VectorMap<T> values() const { return VectorMap<T>(value, size); }
     VectorMap<T> gradients() const { return VectorMap<T>(gradient, size); }
 };
@@ -44,10 +54,13 @@ public:
     virtual Shape output_shape(const Shape& input) const = 0;
 
     /// y = layer(x). `y` is resized to output_shape(x.shape()) (no allocation when its capacity
-    /// suffices). `y` must not be `x`.
+    /// suffices). `y`'s memory must not overlap `x`'s (std::invalid_argument), except that a
+    /// layer whose runs_in_place() is true takes y over exactly x's values (y being x, or a view
+    /// of the same elements).
     void forward(const Volume<T>& x, Volume<T>& y) {
-        if (&x == &y) throw std::invalid_argument(name() + "::forward: output must not alias the input");
-        y.resize(output_shape(x.shape()));
+        const Shape out = output_shape(x.shape());
+        check_distinct(y, out.size(), x, "forward", "the output y", "the input x");
+        y.resize(out);
         do_forward(x, y);
     }
     /// Convenience: returns a new output volume.
@@ -60,11 +73,12 @@ public:
     /// Given the input `x` of the matching forward() and dy = dLoss/dy, writes dx = dLoss/dx
     /// (skipped when `dx` is null, e.g. for a first layer) and overwrites the gradients of this
     /// layer's parameters (they are not accumulated across calls).
+    /// dx's memory must not overlap x's or dy's, with the same exception for in-place layers.
     void backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) {
         check_output_gradient(x.shape(), dy);
         if (dx) {
-            if (dx == &x || dx == &dy)
-                throw std::invalid_argument(name() + "::backward: dx must not alias x or dy");
+            check_distinct(*dx, x.size(), x, "backward", "dx", "the input x");
+            check_distinct(*dx, x.size(), dy, "backward", "dx", "dy");
             dx->resize(x.shape());
         }
         do_backward(x, dy, dx);
@@ -74,15 +88,33 @@ public:
     virtual std::vector<Parameter<T>> parameters() { return {}; }
     /// Number of trainable scalars: the sum of parameters()[i].size.
     virtual index_t parameter_count() const { return 0; }
+    /// Moves whenever the list parameters() returns may have changed (a layer added to a
+    /// network); 0 for a layer whose list is fixed. Trainers compare it to follow the network.
+    virtual std::uint64_t structure_version() const { return 0; }
     /// True when the output holds the input's values in the same (NHWC) order under another
     /// shape and dx likewise holds dy's: a network may then pass a view instead of copying.
     virtual bool reshapes_only() const { return false; }
+    /// True when forward() may write y over exactly x's values, and backward() dx over exactly
+    /// x's or dy's (element-wise layers).
+    virtual bool runs_in_place() const { return false; }
     /// Class name, e.g. "ConvLayer".
     virtual std::string name() const = 0;
     /// One line for a network summary, e.g. "ConvLayer 96 x 11x11x3, stride 4, pad 0".
     virtual std::string describe() const = 0;
 
 protected:
+    /// Throws std::invalid_argument when `out` (to hold `out_size` values) overlaps `in` in memory,
+    /// unless both are the same elements and the layer runs_in_place().
+    void check_distinct(const Volume<T>& out, index_t out_size, const Volume<T>& in, const char* pass,
+                        const char* out_name, const char* in_name) const {
+        if (!overlaps(out, in)) return;
+        const bool same = out.data() == in.data() && out_size == in.size();
+        if (same && runs_in_place()) return;
+        throw std::invalid_argument(name() + "::" + pass + ": " + out_name + " overlaps " + in_name + " in memory" +
+                                    (same ? " (this layer does not run in place)" : "") +
+                                    "; give it a buffer of its own");
+    }
+
     /// Throws std::invalid_argument unless dy has the output shape for `input`.
     void check_output_gradient(const Shape& input, const Volume<T>& dy) const {
         const Shape expected = output_shape(input);

@@ -16,6 +16,8 @@ public:
         validate_shape(input, "ReluLayer");
         return input;
     }
+    /// y may be x, and dx may be x or dy (element by element, each value read before it is written).
+    bool runs_in_place() const override { return true; }
     std::string name() const override { return "ReluLayer"; }
     std::string describe() const override { return "ReluLayer"; }
 

@@ -23,10 +23,12 @@ template <typename T>
 class SoftmaxCrossEntropy {
 public:
     /// Mean loss over the batch. Throws std::invalid_argument unless there is one label per
-    /// sample and every label is in [0, C).
+    /// sample and every label is in [0, C), and when `logits` views the loss's own probabilities().
     T forward(const Volume<T>& logits, const std::vector<int>& labels) {
         const index_t n = logits.shape().n, classes = n > 0 ? logits.size() / n : 0;
         check_labels(labels, n, classes);
+        if (overlaps(probabilities_, logits))
+            throw std::invalid_argument("SoftmaxCrossEntropy::forward: the logits overlap probabilities() in memory");
         ConstRowMatrixMap<T> z(logits.data(), n, classes);
         probabilities_.resize(logits.shape());
         RowMatrixMap<T> p(probabilities_.data(), n, classes);
@@ -42,9 +44,12 @@ public:
         return static_cast<T>(total / static_cast<double>(n));
     }
 
-    /// dloss/dlogits for the last forward(); `dlogits` is resized to the logits' shape.
+    /// dloss/dlogits for the last forward(); `dlogits` is resized to the logits' shape and must not
+    /// overlap probabilities() (std::invalid_argument).
     void backward(Volume<T>& dlogits) const {
         if (labels_.empty()) throw std::logic_error("SoftmaxCrossEntropy::backward: call forward() first");
+        if (overlaps(dlogits, probabilities_))
+            throw std::invalid_argument("SoftmaxCrossEntropy::backward: dlogits overlaps probabilities() in memory");
         const index_t n = probabilities_.shape().n, classes = probabilities_.size() / n;
         dlogits.resize(probabilities_.shape());
         RowMatrixMap<T> g(dlogits.data(), n, classes);

@@ -43,6 +43,7 @@ void initialize(const std::vector<Parameter<T>>& params, Init init, std::uint64_
     std::mt19937_64 gen(seed);
     const double pi = 3.14159265358979323846;
     for (const Parameter<T>& p : params) {
+        p.mark_changed();
         if (p.fan_in <= 0) {
             p.values().setZero();
             continue;

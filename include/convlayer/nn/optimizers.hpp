@@ -14,20 +14,25 @@ namespace convlayer {
 
 /// An optimiser updates parameter values from their gradients. It keeps per-parameter state
 /// (velocities, moments), sized on the first step() and reused; later steps must be given the
-/// same parameter list (same count and sizes), else std::invalid_argument.
+/// same parameter list (the same tensors, in the same order), else std::invalid_argument: a
+/// network whose parameters changed needs a new optimiser.
 template <typename T>
 class Optimizer {
 public:
     virtual ~Optimizer() = default;
-    /// One update of every parameter in `params` from its current gradient.
+    /// One update of every parameter in `params` from its current gradient; each is then
+    /// mark_changed(), so layers rebuild what they derive from it.
     void step(const std::vector<Parameter<T>>& params) {
-        if (state_sizes_.empty()) {
-            for (const auto& p : params) state_sizes_.push_back(p.size);
+        if (stepped_.empty() && steps_ == 0) {
+            for (const auto& p : params) stepped_.push_back({p.value, p.size});
             allocate_state(params);
         } else {
             check_same(params);
         }
-        for (std::size_t i = 0; i < params.size(); ++i) update(i, params[i]);
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            update(i, params[i]);
+            params[i].mark_changed();
+        }
         ++steps_;
     }
     /// Updates `layer`'s (or a network's) parameters.
@@ -50,16 +55,22 @@ protected:
 
 private:
     void check_same(const std::vector<Parameter<T>>& params) const {
-        bool same = params.size() == state_sizes_.size();
-        for (std::size_t i = 0; same && i < params.size(); ++i) same = params[i].size == state_sizes_[i];
+        bool same = params.size() == stepped_.size();
+        for (std::size_t i = 0; same && i < params.size(); ++i)
+            same = params[i].value == stepped_[i].value && params[i].size == stepped_[i].size;
         if (!same) {
             std::ostringstream os;
-            os << "Optimizer::step: given " << params.size() << " parameters, but the optimiser's state was built for "
-               << state_sizes_.size() << " (with other sizes); use one optimiser per network";
+            os << "Optimizer::step: given " << params.size() << " parameter tensors, but the optimiser's state was "
+               << "built for " << stepped_.size() << " others (the network changed, or another one was given); "
+               << "use a new optimiser for a network whose parameters changed";
             throw std::invalid_argument(os.str());
         }
     }
-    std::vector<index_t> state_sizes_;
+    struct Stepped {
+        const T* value;
+        index_t size;
+    };
+    std::vector<Stepped> stepped_;  // the tensors of the first step
 };
 
 /// SGD as in PyTorch: g = grad + weight_decay * w;  v = momentum * v + g (v = g on the first

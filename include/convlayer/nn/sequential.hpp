@@ -1,6 +1,7 @@
 // Sequential<T>: a stack of layers, each feeding the next, that is itself a Layer.
 #pragma once
 
+#include <cstdint>
 #include <iomanip>
 #include <memory>
 #include <sstream>
@@ -20,7 +21,8 @@ namespace convlayer {
 ///
 /// Activations and their gradients live in buffers owned by the network and reused across
 /// batches. backward(x, dy, dx) uses the activations of the last forward(), which must have been
-/// called with the same `x`. Layers that only reshape (FlattenLayer) pass a view, not a copy.
+/// called with the same `x` (std::logic_error when no forward() has completed since the last
+/// add(), or it took another shape). Layers that only reshape (FlattenLayer) pass a view, not a copy.
 /// parameters() lists every layer's parameters in order, named "<index>.<layer>.<name>", e.g.
 /// "0.ConvLayer.weights".
 template <typename T>
@@ -42,6 +44,8 @@ public:
         shapes_.push_back(out);
         activations_.emplace_back();
         gradients_.emplace_back();
+        forwarded_ = Shape{};  // the kept activations no longer match the layers
+        ++structure_;
         return *layers_.back();
     }
     /// Constructs a layer of type L from `args` and appends it; returns it.
@@ -81,6 +85,12 @@ public:
         for (const auto& l : layers_) total = checked_add(total, l->parameter_count(), "parameter count");
         return total;
     }
+    /// Moves with every add() here or in a nested network.
+    std::uint64_t structure_version() const override {
+        std::uint64_t v = structure_;
+        for (const auto& l : layers_) v += l->structure_version();
+        return v;
+    }
     std::string name() const override { return "Sequential"; }
     std::string describe() const override { return "Sequential of " + std::to_string(layers_.size()) + " layers"; }
 
@@ -106,6 +116,7 @@ public:
 
 protected:
     void do_forward(const Volume<T>& x, Volume<T>& y) override {
+        forwarded_ = Shape{};  // until every layer has run
         if (layers_.empty()) {
             y.copy_from(x.data(), x.size());
             return;
@@ -120,6 +131,7 @@ protected:
                 layers_[i]->forward(*in, out);
             in = &out;
         }
+        forwarded_ = x.shape();
     }
 
     void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
@@ -127,6 +139,11 @@ protected:
             if (dx) dx->copy_from(dy.data(), dy.size());
             return;
         }
+        if (forwarded_ != x.shape())
+            throw std::logic_error("Sequential::backward: call forward() first, with the same input (" +
+                                   (forwarded_ == Shape{} ? std::string("no forward() has completed")
+                                                          : "the last forward() took " + forwarded_.to_string()) +
+                                   ", backward() was given " + x.shape().to_string() + ")");
         for (std::size_t i = layers_.size(); i-- > 0;) {
             const Volume<T>& in = i == 0 ? x : activations_[i - 1];
             const Volume<T>& grad_out = i + 1 == layers_.size() ? dy : gradients_[i];
@@ -167,6 +184,8 @@ private:
     std::vector<std::unique_ptr<Layer<T>>> layers_;
     std::vector<Shape> shapes_;  // output shape of each layer for input_
     std::vector<Volume<T>> activations_, gradients_;  // output of layer i and dLoss/d(that output)
+    std::uint64_t structure_ = 0;  // add() calls
+    Shape forwarded_{};  // input shape of the last forward() that completed (none: all zero)
 };
 
 }  // namespace convlayer

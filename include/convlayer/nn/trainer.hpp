@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -34,15 +35,22 @@ void gather_batch(const Volume<T>& all, const std::vector<int>& labels, const st
 
 /// Trains `network` (whose output is one logit per class) with softmax cross-entropy and
 /// `optimizer`. It keeps the logits, their gradient and the parameter list between steps, so a
-/// step allocates nothing once the batch size has been seen.
+/// step allocates nothing once the batch size has been seen. When the network's parameter list
+/// changes (Layer::structure_version(), e.g. a layer added), the next step takes the new list:
+/// an optimiser that has not stepped yet follows it, one that has refuses it.
 template <typename T>
 class ClassifierTrainer {
 public:
     ClassifierTrainer(Layer<T>& network, Optimizer<T>& optimizer)
-        : network_(network), optimizer_(optimizer), params_(network.parameters()) {}
+        : network_(network), optimizer_(optimizer), params_(network.parameters()),
+          structure_(network.structure_version()) {}
 
     /// forward, loss, backward, optimiser step; returns the batch's mean loss (before the step).
     T train_batch(const Volume<T>& x, const std::vector<int>& labels) {
+        if (network_.structure_version() != structure_) {
+            params_ = network_.parameters();
+            structure_ = network_.structure_version();
+        }
         network_.forward(x, logits_);
         const T loss = loss_.forward(logits_, labels);
         loss_.backward(dlogits_);
@@ -63,6 +71,7 @@ private:
     Layer<T>& network_;
     Optimizer<T>& optimizer_;
     std::vector<Parameter<T>> params_;
+    std::uint64_t structure_;  // network_.structure_version() that params_ were taken at
     SoftmaxCrossEntropy<T> loss_;
     Volume<T> logits_, dlogits_;
     std::vector<int> predictions_;
