@@ -1,6 +1,9 @@
 // libFuzzer target: turns its bytes into a conv geometry and a layer kind, and requires either a
 // clear exception (std::invalid_argument, std::length_error) or outputs and gradients equal to the
-// nested-loop reference. Any crash, sanitizer report, other exception or mismatch is a finding.
+// nested-loop reference; then the bytes after those into arguments, from tiny to near 2^63, of
+// the public geometry helpers, which must throw the same exceptions or agree with resolve_axis.
+// Any crash, sanitizer report (signed overflow among them), other exception or mismatch is a
+// finding.
 //
 // Build: cmake --workflow --preset fuzz (clang, -fsanitize=fuzzer,address,undefined).
 #include <convlayer/convlayer.hpp>
@@ -9,6 +12,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
+#include <random>
+#include <string>
 #include <stdexcept>
 
 using namespace convlayer;
@@ -51,8 +57,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     return 0;
 }
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    Bytes b(data, size);
+namespace {
+
+void fuzz_layer(Bytes& b) {
     const Shape input{b.extent(3), b.extent(12), b.extent(12), b.extent(6)};
     ConvParams p(b.extent(6), b.extent(6), HW(b.extent(5), b.extent(5)), HW(b.extent(4), b.extent(4)),
                  HW(b.in(0, 4), b.in(0, 4)));
@@ -74,7 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             s = resolve(kind == 3 ? ConvParams(p.in_depth, p.filters, 1) : p, input, "fuzz");
             layer = std::move(conv);
         }
-        if (s.input().size() > (index_t{1} << 16) || s.output().size() > (index_t{1} << 16)) return 0;  // keep runs fast
+        if (s.input().size() > (index_t{1} << 16) || s.output().size() > (index_t{1} << 16)) return;  // keep runs fast
         const Sharing sharing = kind == 2 ? Sharing::per_position : Sharing::shared;
         auto params = layer->parameters();
         Volume<double> x(s.input()), dy(s.output());
@@ -102,5 +109,53 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } catch (const std::invalid_argument&) {
     } catch (const std::length_error&) {
     }
+}
+
+// A helper argument: small, or near one of the limits the arithmetic must check.
+index_t wide(Bytes& b) {
+    const unsigned tag = b.next();
+    const index_t small = static_cast<index_t>(b.next());
+    switch (tag % 8) {
+        case 0: return (index_t{1} << 62) - small;
+        case 1: return std::numeric_limits<index_t>::max() - small;
+        case 2: return -small;
+        case 3: return std::numeric_limits<index_t>::min() + small;
+        case 4: return (index_t{1} << 31) + small;
+        default: return small % 16;
+    }
+}
+
+void fuzz_geometry(Bytes& b) {
+    const index_t in = wide(b), kernel = wide(b), pad = wide(b), stride = wide(b), dilation = wide(b);
+    const auto fit = static_cast<FitPolicy>(b.in(0, 2));
+    const std::string args = "(" + std::to_string(in) + ", " + std::to_string(kernel) + ", " + std::to_string(pad) + ", " +
+                             std::to_string(stride) + ", " + std::to_string(dilation) + ")";
+    auto quietly = [](auto f) {
+        try {
+            f();
+        } catch (const std::invalid_argument&) {
+        } catch (const std::length_error&) {
+        }
+    };
+    quietly([&] { (void)effective_kernel(kernel, dilation); });
+    quietly([&] { (void)output_extent_is_integer(in, kernel, pad, stride, dilation); });
+    quietly([&] { (void)output_extent_real(in, kernel, pad, stride, dilation); });
+    quietly([&] {
+        const index_t p = same_padding(kernel, dilation);
+        if (p < 0 || 2 * p + 1 != effective_kernel(kernel, dilation)) finding("same_padding mismatch", args);
+    });
+    quietly([&] {
+        const index_t out = output_extent(in, kernel, pad, stride, dilation, fit);
+        if (out < 1 || out != resolve_axis("width", in, kernel, pad, stride, dilation, fit).out)
+            finding("output_extent disagrees with resolve_axis", args);
+    });
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    Bytes b(data, size);
+    fuzz_layer(b);
+    fuzz_geometry(b);
     return 0;
 }
