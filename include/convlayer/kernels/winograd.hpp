@@ -17,6 +17,7 @@
 
 #include "convlayer/core/conv_shape.hpp"
 #include "convlayer/core/threading.hpp"
+#include "convlayer/kernels/nonfinite.hpp"
 #include "convlayer/kernels/packed_gemm.hpp"
 
 namespace convlayer::kernels {
@@ -174,11 +175,19 @@ index_t winograd_block_tiles(const WinogradProblem& p, index_t budget_bytes) {
     return std::max(MR, std::min(fit, (p.tiles() + MR - 1) / MR * MR));
 }
 
+/// A repair that leaves Winograd's own pattern of NaN and Inf (see winograd_conv).
+struct WinogradKeepsItsNonFinite {
+    void operator()(index_t, index_t, index_t, index_t, index_t) const {}
+};
+
 /// y = conv3x3(x, U) + bias (bias may be null) for the packed, transformed filters U of
 /// winograd_transform_filters(). `workspace` holds threads * winograd_thread_elements() values.
-template <typename T>
+/// A tile whose outputs hold a NaN or Inf (its transforms mix all of its inputs, so one Inf
+/// input can make every output of the tile NaN) is then passed to repair(n, oy0, ox0, rows,
+/// cols), on the thread that wrote it, to recompute those outputs another way (nonfinite.hpp).
+template <typename T, typename Repair = WinogradKeepsItsNonFinite>
 void winograd_conv(const WinogradProblem& p, const T* x, const T* u_packed, const T* bias, T* y, T* workspace,
-                   index_t block_tiles, int threads) {
+                   index_t block_tiles, int threads, const Repair& repair = Repair{}) {
     const index_t A = kWinogradAlpha, m = kWinogradTile;
     const index_t tx_count = p.tiles_x(), per_image = p.tiles_y() * tx_count, total = p.tiles();
     const index_t blocks = (total + block_tiles - 1) / block_tiles;
@@ -242,8 +251,9 @@ void winograd_conv(const WinogradProblem& p, const T* x, const T* u_packed, cons
                 for (index_t q = 0; q < m; ++q) out[q] = row_out + (i * m + q) * p.c_out;
                 detail::winograd_at(in, out, p.c_out);
             }
-            for (index_t i = 0; i < m && oy0 + i < p.out_h; ++i)
-                for (index_t q = 0; q < m && ox0 + q < p.out_w; ++q) {
+            const index_t rows = std::min(m, p.out_h - oy0), cols = std::min(m, p.out_w - ox0);
+            for (index_t i = 0; i < rows; ++i)
+                for (index_t q = 0; q < cols; ++q) {
                     T* dst = y + ((n * p.out_h + oy0 + i) * p.out_w + ox0 + q) * p.c_out;
                     const T* src = row_out + (i * m + q) * p.c_out;
                     if (bias)
@@ -251,6 +261,7 @@ void winograd_conv(const WinogradProblem& p, const T* x, const T* u_packed, cons
                     else
                         std::copy_n(src, p.c_out, dst);
                 }
+            if (any_nonfinite(row_out, m * m * p.c_out)) repair(n, oy0, ox0, rows, cols);
         }
     });
 }

@@ -15,6 +15,7 @@
 #include "convlayer/kernels/bias_gradient.hpp"
 #include "convlayer/kernels/direct_conv.hpp"
 #include "convlayer/kernels/im2col_conv.hpp"
+#include "convlayer/kernels/nonfinite.hpp"
 #include "convlayer/layers/conv_algorithm.hpp"
 #include "convlayer/layers/filter_bank.hpp"
 #include "convlayer/layers/layer.hpp"
@@ -194,6 +195,8 @@ private:
         else
             kernels::im2col_conv_forward(shape_, x.data(), w, b, y.data(), workspace_.data(), forward_block_rows_, threads_,
                                          algorithm_ == ConvAlgorithm::gemm1x1, packed);
+        if (algorithm_ == ConvAlgorithm::im2col || algorithm_ == ConvAlgorithm::implicit_gemm)
+            kernels::repair_forward_border(shape_, x.data(), w, b, y.data());
     }
 
     // Any of x (needed only for dw), dx, dw, db may be null.
@@ -205,6 +208,15 @@ private:
             if (dw) kernels::direct_conv_backward_weights(shape_, x, dy, dw, db);
             return;
         }
+        run_fast_backward(x, dy, dx, dw, db);
+        // The padding's products are zeros unless dY is not finite, which db shows.
+        if (dw && (db ? kernels::any_nonfinite(db, shape_.k) : kernels::any_nonfinite(dy, shape_.output().size())))
+            kernels::repair_weight_gradient(shape_, x, dy, dw);
+    }
+
+    // run_backward() through the algorithm's kernels (not direct).
+    void run_fast_backward(const T* x, const T* dy, T* dx, T* dw, T* db) {
+        const T* w = bank_.weight_data();
         const T* packed = dx ? packed_weights(true) : nullptr;
         if (dw && implicit_dw_) {  // patches packed straight from the input: no im2col matrix; db alongside
             kernels::implicit_gemm_conv_backward_weights(shape_, x, dy, dw, workspace_.data() + implicit_offset_,
@@ -222,6 +234,7 @@ private:
         if (dx && implicit_dx_) {  // a forward conv over dY (stride 1)
             kernels::implicit_gemm_conv_backward_data(shape_, dy, w, dx, workspace_.data() + implicit_offset_,
                                                       implicit_dx_plan_, threads_, packed);
+            kernels::repair_backward_data_border(shape_, dy, w, dx);
             dx = nullptr;
         }
         // The rest (dW or dX where no path above took them) through im2col.
@@ -236,8 +249,19 @@ private:
                                      : kernels::WinogradProblem::forward(shape_);
         const index_t tiles = backward_data ? winograd_block_tiles_bwd_ : winograd_block_tiles_fwd_;
         T* per_thread = workspace_.data() + im2col_elements_ + threads_ * kernels::winograd_filter_scratch_elements(shape_.d1);
-        kernels::winograd_conv(p, in, transformed, backward_data ? nullptr : bank_.bias_data(), out, per_thread, tiles,
-                               threads_);
+        const T* w = bank_.weight_data();
+        const T* b = backward_data ? nullptr : bank_.bias_data();
+        // A tile with a NaN or Inf is recomputed by the definition (see kernels/nonfinite.hpp).
+        auto repair = [&](index_t n, index_t oy0, index_t ox0, index_t rows, index_t cols) {
+            const index_t depth = backward_data ? shape_.d1 : shape_.k;
+            for (index_t i = 0; i < rows; ++i)
+                for (index_t q = 0; q < cols; ++q) {
+                    T* at = out + ((n * p.out_h + oy0 + i) * p.out_w + ox0 + q) * depth;
+                    if (backward_data) kernels::direct_conv_backward_data_at(shape_, in, w, n, oy0 + i, ox0 + q, at);
+                    else kernels::direct_conv_forward_at(shape_, in, w, b, n, oy0 + i, ox0 + q, at);
+                }
+        };
+        kernels::winograd_conv(p, in, transformed, b, out, per_thread, tiles, threads_, repair);
     }
 
     // The weights packed for the forward pass (or backward-data) as the current algorithm

@@ -1,0 +1,126 @@
+// NaN and Inf: every algorithm gives the definition's pattern of them.
+//
+// The definition (direct_conv.hpp) skips padded taps: a product is formed only with input (or dY)
+// elements that exist, so a NaN weight reaches only the outputs whose window puts its tap on the
+// input, and an Inf input only the outputs whose window holds it. The fast algorithms form more
+// products (the padding's zeros times the weights, whose 0 * Inf is NaN; Winograd's transforms mix
+// a whole tile). A non-finite value stays non-finite under +, - and *, so their results are
+// non-finite wherever the definition's are, and perhaps elsewhere: checking the few results where
+// they can differ and recomputing the non-finite ones by the definition gives exactly its pattern.
+// Where they can differ:
+//   - forward (im2col, implicit GEMM): outputs whose window meets the padding;
+//   - backward-data as a conv over padded dY (implicit GEMM): inputs that window reaches from
+//     outside dY;
+//   - backward-weights: taps that meet the padding, and only when dY is not finite (db shows it);
+//   - Winograd, both of its passes: any tile (checked in the kernel, see winograd_conv).
+// Everywhere else they form exactly the definition's products.
+#pragma once
+
+#include <algorithm>
+
+#include "convlayer/core/conv_shape.hpp"
+#include "convlayer/kernels/direct_conv.hpp"
+#include "convlayer/kernels/packed_gemm.hpp"
+
+namespace convlayer::kernels {
+
+/// True when one of the n values at p is NaN or infinite (v - v is 0 exactly when v is finite).
+template <typename T>
+bool any_nonfinite(const T* p, index_t n) {
+    using Packet = typename GemmTile<T>::Packet;
+    constexpr index_t P = GemmTile<T>::kLanes;
+    using namespace Eigen::internal;
+    Packet acc = pset1<Packet>(T(0));
+    index_t i = 0;
+    for (; i + P <= n; i += P) {
+        const Packet v = ploadu<Packet>(p + i);
+        acc = padd(acc, psub(v, v));
+    }
+    T tail = T(0);
+    for (; i < n; ++i) tail += p[i] - p[i];
+    return !(predux(acc) == T(0) && tail == T(0));
+}
+
+/// Whether output o along `a` has a tap in the padding (before or after the input).
+inline bool touches_padding(const AxisGeometry& a, index_t o) {
+    return a.input_coord(o, 0) < 0 || a.input_coord(o, a.kernel - 1) >= a.in;
+}
+
+/// Whether input i along `a`, computed as a stride-1 conv over dY padded to (F_eff - 1 - P), has a
+/// tap outside dY (o = i + P - k*dilation outside [0, out)).
+inline bool reached_from_padding(const AxisGeometry& a, index_t i) {
+    return i + a.pad_begin - (a.kernel - 1) * a.dilation < 0 || i + a.pad_begin >= a.out;
+}
+
+namespace detail {
+// [lo, hi): the coordinates along an axis for which `touches` is false (they form one range).
+template <typename F>
+void untouched_range(index_t extent, F&& touches, index_t& lo, index_t& hi) {
+    lo = 0;
+    while (lo < extent && touches(lo)) ++lo;
+    hi = extent;
+    while (hi > lo && touches(hi - 1)) --hi;
+}
+
+// Calls f(n, y, x) for the positions of an n x h x w grid where touch_y(y) or touch_x(x).
+template <typename Fy, typename Fx, typename F>
+void for_each_border_position(index_t n, index_t h, index_t w, Fy&& touch_y, Fx&& touch_x, F&& f) {
+    index_t x_lo = 0, x_hi = 0;
+    untouched_range(w, touch_x, x_lo, x_hi);
+    for (index_t b = 0; b < n; ++b)
+        for (index_t y = 0; y < h; ++y) {
+            if (touch_y(y)) {
+                for (index_t x = 0; x < w; ++x) f(b, y, x);
+                continue;
+            }
+            for (index_t x = 0; x < x_lo; ++x) f(b, y, x);
+            for (index_t x = x_hi; x < w; ++x) f(b, y, x);
+        }
+}
+}  // namespace detail
+
+/// Recomputes by the definition the output depth columns of y, among those whose window meets
+/// the padding, that hold a NaN or Inf.
+template <typename T>
+void repair_forward_border(const ConvShape& s, const T* x, const T* w, const T* b, T* y) {
+    detail::for_each_border_position(
+        s.n, s.y.out, s.x.out, [&](index_t o) { return touches_padding(s.y, o); },
+        [&](index_t o) { return touches_padding(s.x, o); },
+        [&](index_t n, index_t oy, index_t ox) {
+            T* out = y + ((n * s.y.out + oy) * s.x.out + ox) * s.k;
+            if (any_nonfinite(out, s.k)) direct_conv_forward_at(s, x, w, b, n, oy, ox, out);
+        });
+}
+
+/// Recomputes by the definition the depth columns of dx that a stride-1 conv over padded dY
+/// reaches from outside dY, where they hold a NaN or Inf.
+template <typename T>
+void repair_backward_data_border(const ConvShape& s, const T* dy, const T* w, T* dx) {
+    detail::for_each_border_position(
+        s.n, s.y.in, s.x.in, [&](index_t i) { return reached_from_padding(s.y, i); },
+        [&](index_t i) { return reached_from_padding(s.x, i); },
+        [&](index_t n, index_t iy, index_t ix) {
+            T* out = dx + ((n * s.y.in + iy) * s.x.in + ix) * s.d1;
+            if (any_nonfinite(out, s.d1)) direct_conv_backward_data_at(s, dy, w, n, iy, ix, out);
+        });
+}
+
+/// Recomputes by the definition the taps of dw that meet the padding and hold a NaN or Inf.
+/// Call it when dY is not finite (any_nonfinite(db)): otherwise the padding's products are zeros.
+template <typename T>
+void repair_weight_gradient(const ConvShape& s, const T* x, const T* dy, T* dw) {
+    auto tap_meets_padding = [](const AxisGeometry& a, index_t k) {
+        return a.input_coord(0, k) < 0 || a.input_coord(a.out - 1, k) >= a.in;
+    };
+    const index_t L = s.patch_length();
+    for (index_t ky = 0; ky < s.y.kernel; ++ky)
+        for (index_t kx = 0; kx < s.x.kernel; ++kx) {
+            if (!tap_meets_padding(s.y, ky) && !tap_meets_padding(s.x, kx)) continue;
+            for (index_t k = 0; k < s.k; ++k) {
+                T* out = dw + k * L + (ky * s.x.kernel + kx) * s.d1;
+                if (any_nonfinite(out, s.d1)) direct_conv_backward_weights_at(s, x, dy, k, ky, kx, out);
+            }
+        }
+}
+
+}  // namespace convlayer::kernels
