@@ -163,6 +163,21 @@ TEST(LayerAliasing, ConvOutputOverlappingTheInputThrowsForEveryAlgorithm) {
     }
 }
 
+TEST(LayerAliasing, ConvInputsOverTheParameterGradientsThrow) {
+    ConvLayer<float> conv(2, 3, 3, 1, 1);
+    const Shape xs{1, 3, 3, 2};  // 18 values: dW holds 3 x 18 = 54
+    Volume<float> x_over_dw = Volume<float>::view(conv.weight_gradient().data() + 4, xs);
+    Volume<float> x(xs), dy(conv.output_shape(xs)), dx;
+    expect_overlap_error([&] { conv.backward_weights(x_over_dw, dy); },
+                         "ConvLayer::backward_weights: the input x overlaps the layer's parameter gradients");
+    expect_overlap_error([&] { conv.backward(x_over_dw, dy, &dx); }, "ConvLayer::backward: the input x overlaps");
+    ConvLayer<float> pointwise(3, 3, 1);
+    Volume<float> dy_db = Volume<float>::view(pointwise.bias_gradient().data(), {1, 1, 1, 3});
+    Volume<float> x1(1, 1, 1, 3);
+    expect_overlap_error([&] { pointwise.backward_weights(x1, dy_db); }, "ConvLayer::backward_weights: dy overlaps");
+    EXPECT_NO_THROW(conv.backward_weights(x, dy));
+}
+
 TEST(LayerAliasing, AnOwningOutputWhoseStorageTheInputViewsThrows) {
     // Resizing y could free the memory x views: refused even though y's values would not be read.
     DenseLayer<float> dense(4, 4);

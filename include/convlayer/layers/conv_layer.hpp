@@ -95,9 +95,12 @@ public:
         prepare(input);
         run_backward(nullptr, dy.data(), dx.data(), nullptr, nullptr);
     }
-    /// Only the parameter gradients (weight_gradient(), bias_gradient()), overwritten.
+    /// Only the parameter gradients (weight_gradient(), bias_gradient()), overwritten. x and dy
+    /// must not overlap them in memory (std::invalid_argument).
     void backward_weights(const Volume<T>& x, const Volume<T>& dy) {
         this->check_output_gradient(x.shape(), dy);
+        check_apart_from_gradients(x, "backward_weights", "the input x");
+        check_apart_from_gradients(dy, "backward_weights", "dy");
         prepare(x.shape());
         run_backward(x.data(), dy.data(), nullptr, bank_.weight_grad_data(), bank_.bias_grad_data());
     }
@@ -175,11 +178,23 @@ protected:
         forward_prepared(x, y);
     }
     void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
+        check_apart_from_gradients(x, "backward", "the input x");
+        check_apart_from_gradients(dy, "backward", "dy");
         prepare(x.shape());
         run_backward(x.data(), dy.data(), dx ? dx->data() : nullptr, bank_.weight_grad_data(), bank_.bias_grad_data());
     }
 
 private:
+    // Throws std::invalid_argument when `in` overlaps the weight or bias gradients it would be
+    // read while they are written.
+    void check_apart_from_gradients(const Volume<T>& in, const char* pass, const char* name) {
+        const Volume<T> dw = Volume<T>::view(bank_.weight_grad_data(), {1, 1, 1, bank_.weight_gradient().size()});
+        const Volume<T> db = Volume<T>::view(bank_.bias_grad_data(), {1, 1, 1, bank_.bias_gradient().size()});
+        if (overlaps(dw, in) || overlaps(db, in))
+            throw std::invalid_argument(this->name() + "::" + pass + ": " + name +
+                                        " overlaps the layer's parameter gradients in memory");
+    }
+
     void forward_prepared(const Volume<T>& x, Volume<T>& y) {
         const SerialEigenGemm serial_eigen;
         const T* w = bank_.weight_data();
