@@ -3,7 +3,7 @@
 // unchanged. libpng's limits and the deflate bound keep small inputs from allocating much.
 #include <convlayer/io/png.hpp>
 
-#include "readers/reader_fuzz.hpp"
+#include "readers/image_checks.hpp"
 
 using namespace convlayer;
 
@@ -17,14 +17,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } catch (const std::length_error&) {
         return 0;
     }
-    if ((image.channels != 1 && image.channels != 3) || image.width < 1 || image.height < 1 ||
-        static_cast<index_t>(image.pixels.size()) != image.width * image.height * image.channels)
-        convlayer::fuzz::finding("png_fuzz", "the image does not match its size");
+    convlayer::fuzz::check_image("png_fuzz", image);
     const std::string again = file.path() + ".written.png";
     io::write_png(again, image);
     const io::Image back = io::read_png(again);
     std::remove(again.c_str());
-    if (back.width != image.width || back.height != image.height || back.pixels != image.pixels)
-        convlayer::fuzz::finding("png_fuzz", "write/read differs");
+    convlayer::fuzz::check_same_image("png_fuzz", image, back);
     return 0;
 }

@@ -3,7 +3,7 @@
 // parse_pnm return unchanged in both encodings.
 #include <convlayer/io/pnm.hpp>
 
-#include "readers/reader_fuzz.hpp"
+#include "readers/image_checks.hpp"
 
 using namespace convlayer;
 
@@ -17,13 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } catch (const std::length_error&) {
         return 0;
     }
-    if ((image.channels != 1 && image.channels != 3) || image.width < 1 || image.height < 1 ||
-        static_cast<index_t>(image.pixels.size()) != image.width * image.height * image.channels)
-        convlayer::fuzz::finding("pnm_fuzz", "the image does not match its size");
-    for (io::PnmEncoding e : {io::PnmEncoding::binary, io::PnmEncoding::ascii}) {
-        const io::Image back = io::parse_pnm(io::encode_pnm(image, e));
-        if (back.width != image.width || back.height != image.height || back.pixels != image.pixels)
-            convlayer::fuzz::finding("pnm_fuzz", "encode/parse differs");
-    }
+    convlayer::fuzz::check_image("pnm_fuzz", image);
+    for (io::PnmEncoding e : {io::PnmEncoding::binary, io::PnmEncoding::ascii})
+        convlayer::fuzz::check_same_image("pnm_fuzz", image, io::parse_pnm(io::encode_pnm(image, e)));
     return 0;
 }

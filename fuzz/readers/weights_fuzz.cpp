@@ -9,21 +9,14 @@
 #include <vector>
 
 #include "readers/reader_fuzz.hpp"
+#include "readers/weights_network.hpp"
 
 using namespace convlayer;
 
 namespace {
 
 Sequential<float>& network() {
-    static Sequential<float> net = [] {
-        Sequential<float> n({1, 6, 6, 2});
-        n.emplace<ConvLayer<float>>(2, 3, 3, 1, 1);
-        n.emplace<ReluLayer<float>>();
-        n.emplace<FlattenLayer<float>>();
-        n.emplace<DenseLayer<float>>(6 * 6 * 3, 4);
-        initialize(n, Init::he_uniform, 1);
-        return n;
-    }();
+    static Sequential<float> net = convlayer::fuzz::weights_network(1);
     return net;
 }
 

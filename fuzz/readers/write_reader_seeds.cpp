@@ -9,6 +9,8 @@
 
 #include <sys/stat.h>
 
+#include "weights_network.hpp"
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -60,14 +62,9 @@ int main(int argc, char** argv) try {
     Volume<float> v(1, 2, 2, 1);
     v.fill_random(2);
     io::write_npy(root + "/npy/volume.npy", v);
-    // The fuzz target's network (weights_fuzz.cpp), with two initialisations, and a smaller one.
+    // The fuzz target's network, with two initialisations, and a smaller one.
     for (std::uint64_t seed : {1, 2}) {
-        Sequential<float> n({1, 6, 6, 2});
-        n.emplace<ConvLayer<float>>(2, 3, 3, 1, 1);
-        n.emplace<ReluLayer<float>>();
-        n.emplace<FlattenLayer<float>>();
-        n.emplace<DenseLayer<float>>(6 * 6 * 3, 4);
-        initialize(n, Init::he_uniform, seed);
+        Sequential<float> n = convlayer::fuzz::weights_network(seed);
         save_weights(n, root + "/weights/net_" + std::to_string(seed) + ".weights");
     }
     DenseLayer<float> other(3, 2);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "convlayer/layers/conv1x1_layer.hpp"
@@ -18,6 +19,7 @@
 #include "convlayer/layers/relu_layer.hpp"
 #include "convlayer/layers/softmax_cross_entropy.hpp"
 #include "convlayer/nn/sequential.hpp"
+#include "tests/support/expect_error.hpp"
 #include "tests/support/gradient_check.hpp"
 #include "tests/support/layer_reference.hpp"
 
@@ -129,12 +131,7 @@ struct SharedBuffer {
 
 template <typename F>
 void expect_overlap_error(F&& f, const std::string& part) {
-    try {
-        f();
-        ADD_FAILURE() << "expected std::invalid_argument mentioning '" << part << "'";
-    } catch (const std::invalid_argument& e) {
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
+    support::expect_error_mentioning<std::invalid_argument>(std::forward<F>(f), part);
 }
 
 }  // namespace

@@ -1,8 +1,6 @@
 // Training end to end: a small CNN overfits a synthetic batch, and runs are bit-reproducible.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cmath>
 #include <cstdio>
 
@@ -15,6 +13,7 @@
 #include "convlayer/nn/sequential.hpp"
 #include "convlayer/nn/trainer.hpp"
 #include "convlayer/nn/weights_file.hpp"
+#include "tests/support/temp_file.hpp"
 
 using namespace convlayer;
 
@@ -132,7 +131,7 @@ TEST(Training, CachedPackedWeightsFollowEveryOptimiserStep) {
         const Volume<float> after_write = net.forward(x);
         conv.discard_packed_weights();
         EXPECT_EQ(after_write.flat(), net.forward(x).flat()) << to_string(a);
-        const std::string path = ::testing::TempDir() + "convlayer_training_" + std::to_string(::getpid()) + ".weights";
+        const std::string path = support::temp_path("training", "cached.weights");
         auto other = bar_net(8, 16);
         initialize(other, Init::he_uniform, 7);
         save_weights(other, path);

@@ -1,9 +1,7 @@
 // Reading a whole file for the readers of small formats, without trusting it: the path must not
-// be a directory, and a regular file's size is checked against the limit before anything is
-// allocated, so the buffer never exceeds the bytes that are really there.
+// be a directory, and the buffer grows only with the bytes that are really there.
 #pragma once
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -32,16 +30,11 @@ index_t file_size_or_throw(const std::string& path, const char* cannot_open = "c
 }
 
 /// The bytes of the file at `path` (Bytes: std::string or std::vector of a byte type). Throws
-/// Error naming the path when it cannot be opened or read, is a directory, or holds more than
-/// `max_bytes` ("the read limit"); memory grows only with bytes already read.
+/// Error naming the path when it cannot be opened or read, or is a directory; memory grows only
+/// with bytes already read.
 template <typename Error, typename Bytes>
-Bytes read_file_bytes(const std::string& path, index_t max_bytes) {
+Bytes read_file_bytes(const std::string& path) {
     const index_t size = file_size_or_throw<Error>(path);
-    auto too_large = [&](index_t at_least) {
-        return Error(path + ": " + (size >= 0 ? "" : "at least ") + std::to_string(at_least) + " bytes, more than " +
-                     std::to_string(max_bytes) + " (the read limit)");
-    };
-    if (size > max_bytes) throw too_large(size);
     errno = 0;
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error(path + ": cannot open (" + std::strerror(errno != 0 ? errno : EACCES) + ")");
@@ -51,7 +44,6 @@ Bytes read_file_bytes(const std::string& path, index_t max_bytes) {
     for (;;) {
         in.read(chunk, sizeof chunk);  // istream::read turns a read error into badbit, never a throw
         const std::streamsize got = in.gcount();
-        if (static_cast<index_t>(bytes.size()) + got > max_bytes) throw too_large(static_cast<index_t>(bytes.size()) + got);
         bytes.insert(bytes.end(), chunk, chunk + got);
         if (in.bad()) throw Error(path + ": read error (" + std::strerror(errno != 0 ? errno : EIO) + ")");
         if (!in) break;  // end of file

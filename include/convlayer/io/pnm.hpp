@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
-#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -225,7 +224,7 @@ inline Image parse_pnm(const std::string& bytes, const std::string& name = "<mem
 
 /// Reads a PGM or PPM file (see parse_pnm). Throws PnmError naming the path.
 inline Image read_pnm(const std::string& path, index_t max_bytes = index_t{1} << 30) {
-    const auto bytes = convlayer::detail::read_file_bytes<PnmError, std::string>(path, std::numeric_limits<index_t>::max());
+    const auto bytes = convlayer::detail::read_file_bytes<PnmError, std::string>(path);
     return parse_pnm(bytes, path, max_bytes);
 }
 

@@ -23,7 +23,7 @@ public:
     /// One update of every parameter in `params` from its current gradient; each is then
     /// mark_changed(), so layers rebuild what they derive from it.
     void step(const std::vector<Parameter<T>>& params) {
-        if (stepped_.empty() && steps_ == 0) {
+        if (steps_ == 0) {
             for (const auto& p : params) stepped_.push_back({p.value, p.size});
             allocate_state(params);
         } else {

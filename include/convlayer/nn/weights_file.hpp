@@ -14,7 +14,6 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -125,7 +124,7 @@ void save_weights(Layer<T>& layer, const std::string& path) {
 template <typename T>
 void load_weights(Layer<T>& layer, const std::string& path) {
     using namespace detail;
-    const auto bytes = read_file_bytes<WeightsFileError, std::vector<std::uint8_t>>(path, std::numeric_limits<index_t>::max());
+    const auto bytes = read_file_bytes<WeightsFileError, std::vector<std::uint8_t>>(path);
     if (bytes.size() < sizeof(kWeightsMagic) || std::memcmp(bytes.data(), kWeightsMagic, sizeof(kWeightsMagic)) != 0)
         throw WeightsFileError(path + ": not a convlayer weights file (bad magic number)");
     const std::size_t body = bytes.size() - 8;
