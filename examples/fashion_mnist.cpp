@@ -42,6 +42,7 @@ struct Options {
     int threads = 0;  // 0: leave the library default
     std::uint64_t seed = 1;
     index_t limit = 0;  // train on the first `limit` images only (0: all)
+    index_t test_limit = 0;  // evaluate on the first `test_limit` test images only (0: all)
     std::string data = "/usr/share/datasets/fashion-mnist";
     std::string out = "fashion_mnist_out";
     std::string save, load;
@@ -58,6 +59,7 @@ void usage(std::FILE* to) {
                  "  --threads N   threads (default: OMP_NUM_THREADS, else all cores)\n"
                  "  --seed N      seed of the initial weights and the shuffling (default 1)\n"
                  "  --limit N     train on the first N training images only\n"
+                 "  --test-limit N  evaluate on the first N test images only\n"
                  "  --data DIR    Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)\n"
                  "  --out DIR     where the PNGs and weights go (default fashion_mnist_out)\n"
                  "  --save FILE   weights file to write (default OUT/fashion_mnist.weights)\n"
@@ -93,6 +95,7 @@ Options parse(int argc, char** argv) {
         else if (flag == "--threads") o.threads = static_cast<int>(parse_int(flag, v, 1, 256));
         else if (flag == "--seed") o.seed = static_cast<std::uint64_t>(parse_int(flag, v, 0, 1LL << 62));
         else if (flag == "--limit") o.limit = parse_int(flag, v, 1, 60000);
+        else if (flag == "--test-limit") o.test_limit = parse_int(flag, v, 1, 10000);
         else if (flag == "--data") o.data = v;
         else if (flag == "--out") o.out = v;
         else if (flag == "--save") o.save = v;
@@ -195,18 +198,20 @@ private:
 };
 
 /// Accuracy of `trainer`'s network on `data`; fills `confusion` (true x predicted).
-double evaluate(ClassifierTrainer<float>& trainer, const DataSet& data, std::vector<std::vector<int>>& confusion) {
+/// Accuracy on the first `count` images of `data`, and their confusion matrix.
+double evaluate(ClassifierTrainer<float>& trainer, const DataSet& data, index_t count,
+                std::vector<std::vector<int>>& confusion) {
     confusion.assign(10, std::vector<int>(10, 0));
-    std::vector<index_t> order(static_cast<std::size_t>(data.images.shape().n));
+    std::vector<index_t> order(static_cast<std::size_t>(count));
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<index_t>(i);
     Volume<float> batch;
     std::vector<int> labels;
     index_t correct = 0;
     for (std::size_t first = 0; first < order.size(); first += 500) {
-        const std::size_t count = std::min<std::size_t>(500, order.size() - first);
-        gather_batch(data.images, data.labels, order, first, count, batch, labels);
+        const std::size_t size = std::min<std::size_t>(500, order.size() - first);
+        gather_batch(data.images, data.labels, order, first, size, batch, labels);
         const std::vector<int>& predicted = trainer.predict(batch);
-        for (std::size_t i = 0; i < count; ++i) {
+        for (std::size_t i = 0; i < size; ++i) {
             ++confusion[static_cast<std::size_t>(labels[i])][static_cast<std::size_t>(predicted[i])];
             correct += labels[i] == predicted[i];
         }
@@ -240,6 +245,7 @@ int main(int argc, char** argv) try {
     const Options o = parse(argc, argv);
     if (o.threads > 0) set_num_threads(o.threads);
     const DataSet test = load(o.data, "t10k");
+    const index_t tested = o.test_limit > 0 ? std::min(o.test_limit, test.images.shape().n) : test.images.shape().n;
 
     Sequential<float> net = make_network(o.batch);
     std::printf("%s\n", net.summary().c_str());
@@ -251,7 +257,7 @@ int main(int argc, char** argv) try {
 
     if (!o.load.empty()) {
         load_weights(net, o.load);
-        std::printf("Loaded %s\nTest accuracy: %.2f%%\n", o.load.c_str(), 100 * evaluate(trainer, test, confusion));
+        std::printf("Loaded %s\nTest accuracy: %.2f%%\n", o.load.c_str(), 100 * evaluate(trainer, test, tested, confusion));
         print_confusion(confusion);
         return 0;
     }
@@ -259,7 +265,7 @@ int main(int argc, char** argv) try {
     const DataSet train = load(o.data, "train");
     const index_t n = o.limit > 0 ? std::min(o.limit, train.images.shape().n) : train.images.shape().n;
     std::printf("Training on %td images, testing on %td; batch %td, %s lr %g (%s), %d thread%s, seed %llu\n\n", n,
-                test.images.shape().n, o.batch, o.adam ? "Adam" : "SGD momentum 0.9", static_cast<double>(o.lr),
+                tested, o.batch, o.adam ? "Adam" : "SGD momentum 0.9", static_cast<double>(o.lr),
                 o.cosine ? "cosine decay" : "constant", num_threads(),
                 num_threads() == 1 ? "" : "s", static_cast<unsigned long long>(o.seed));
     initialize(net, Init::he_uniform, o.seed);
@@ -291,7 +297,7 @@ int main(int argc, char** argv) try {
         }
         train_seconds += seconds_since(t0);
         epoch_loss.push_back(loss_sum / static_cast<double>(steps));
-        epoch_accuracy.push_back(100 * evaluate(trainer, test, confusion));
+        epoch_accuracy.push_back(100 * evaluate(trainer, test, tested, confusion));
         std::printf("epoch %d: mean training loss %.4f, test accuracy %.2f%%\n", epoch, epoch_loss.back(),
                     epoch_accuracy.back());
     }
