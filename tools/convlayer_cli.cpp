@@ -490,7 +490,7 @@ int run_shape(const ParsedFlags& f) {
         Volume<float> x(s.input()), y;
         conv->forward(x, y);
         o << with_commas(conv->workspace_bytes()) << " bytes (" << human_bytes(conv->workspace_bytes())
-          << "): " << conv->name() << "<float>, algorithm " << to_string(conv->algorithm())
+          << "): " << conv->name() << "<float>, forward algorithm " << to_string(conv->algorithm(ConvPass::forward))
           << ", num_threads() = " << num_threads() << "\n";
     }
     return 0;
@@ -561,6 +561,13 @@ struct BenchOptions {
     bool autotune = false;  // auto's choice timed (set_autotune) rather than the heuristic's
     bool json = false;
 };
+
+// The library's name of a benchmark pass.
+ConvPass conv_pass(int pass) {
+    return pass == bench::kForward        ? ConvPass::forward
+           : pass == bench::kBackwardData ? ConvPass::backward_data
+                                          : ConvPass::backward_weights;
+}
 
 // One configuration's volumes and layer, with fixed random data.
 class BenchProblem {
@@ -640,6 +647,13 @@ std::vector<ConfigResult> run_benchmarks(const std::vector<Geometry>& configs, c
                 m.pass = pass;
                 const std::string what = label + " " + to_string(a) + " " + bench::pass_name(pass);
                 progress.show(done++, what + " (warm-up)");
+                m.reason = algorithm_refusal<float>(a, conv_pass(pass), s);
+                if (!m.reason.empty()) {
+                    m.applicable = false;
+                    done += opt.repeats;
+                    r.results.push_back(m);
+                    continue;
+                }
                 try {
                     problem.run(pass);  // sizes the workspace; throws when the algorithm cannot run
                 } catch (const std::invalid_argument& e) {
@@ -657,7 +671,7 @@ std::vector<ConfigResult> run_benchmarks(const std::vector<Geometry>& configs, c
                     seconds.push_back(seconds_since(t0));
                 }
                 const double t = median(seconds);
-                m.ran = problem.layer().algorithm();
+                m.ran = problem.layer().algorithm(conv_pass(pass));
                 // Each configuration has a layer of its own, so a shape it timed is this one.
                 m.autotuned = problem.layer().autotune() && problem.layer().autotuned_shapes() > 0;
                 m.median_ms = t * 1e3;
@@ -694,19 +708,19 @@ void print_table(std::ostream& o, const std::vector<ConfigResult>& all, const Be
         o << "  " << std::left << std::setw(23) << "algorithm" << std::setw(13) << "pass" << std::right << std::setw(11)
           << "median ms" << std::setw(10) << "GFLOP/s" << std::setw(18) << "workspace bytes"
           << "\n";
-        std::string last_reason;
-        ConvAlgorithm last_algorithm = ConvAlgorithm::automatic;
         for (std::size_t i = 0; i < r.results.size(); ++i) {
             const Measurement& m = r.results[i];
             if (!m.applicable) {
                 // One line per algorithm when every pass gives the same reason.
-                if (i > 0 && m.requested == last_algorithm && m.reason == last_reason) continue;
-                last_reason = m.reason;
-                last_algorithm = m.requested;
-                o << "  " << std::left << std::setw(23) << algorithm_label(m) << "not applicable: " << m.reason << "\n";
+                const bool every_pass = std::all_of(r.results.begin(), r.results.end(), [&](const Measurement& o) {
+                    return o.requested != m.requested || (!o.applicable && o.reason == m.reason);
+                });
+                if (every_pass && i > 0 && r.results[i - 1].requested == m.requested) continue;
+                o << "  " << std::left << std::setw(23) << algorithm_label(m)
+                  << (every_pass ? std::string() : std::string(bench::pass_name(m.pass)) + "  ") << "not applicable: "
+                  << m.reason << "\n";
                 continue;
             }
-            last_reason.clear();
             o << "  " << std::left << std::setw(23) << algorithm_label(m) << std::setw(13) << bench::pass_name(m.pass)
               << std::right << std::setw(11) << ms_text(m.median_ms) << std::setw(10) << gflops_text(m.gflops)
               << std::setw(18) << with_commas(m.workspace_bytes) << "\n";

@@ -17,11 +17,11 @@ using namespace convlayer::kernels;
 using convlayer::support::all_near;
 
 template <typename T>
-class ImplicitGemmBackwardData : public ::testing::Test {};
+class ImplicitGemmBackwardDataKernel : public ::testing::Test {};
 using Scalars = ::testing::Types<float, double>;
-TYPED_TEST_SUITE(ImplicitGemmBackwardData, Scalars);
+TYPED_TEST_SUITE(ImplicitGemmBackwardDataKernel, Scalars);
 
-TYPED_TEST(ImplicitGemmBackwardData, MatchesTheReferenceOnEveryStrideOneGeometry) {
+TYPED_TEST(ImplicitGemmBackwardDataKernel, MatchesTheReferenceOnEveryStrideOneGeometry) {
     using T = TypeParam;
     int ran = 0;
     for (std::uint64_t seed = 1; seed <= 200; ++seed) {
@@ -57,15 +57,15 @@ TYPED_TEST(ImplicitGemmBackwardData, MatchesTheReferenceOnEveryStrideOneGeometry
 }
 
 template <typename T>
-class ImplicitGemmBackwardWeights : public ::testing::Test {};
-TYPED_TEST_SUITE(ImplicitGemmBackwardWeights, Scalars);
+class ImplicitGemmBackwardWeightsKernel : public ::testing::Test {};
+TYPED_TEST_SUITE(ImplicitGemmBackwardWeightsKernel, Scalars);
 
 // dW is overwritten, not accumulated: each thread's first block writes its columns, and columns
 // whose taps read only padding in that block are written as zeros. Random geometries, plus two
 // where whole panels are skipped in the first block: one input column (kernel columns 0 and 1
 // read only padding) and rows wider than a chunk of positions (kernel rows 0 and 1 read only
 // padding in the first chunk); and four with D1 = NR, whose patch panels are read in place.
-TYPED_TEST(ImplicitGemmBackwardWeights, OverwritesGarbageAndMatchesTheReference) {
+TYPED_TEST(ImplicitGemmBackwardWeightsKernel, OverwritesGarbageAndMatchesTheReference) {
     using T = TypeParam;
     std::vector<ConvShape> shapes = {resolve(ConvParams(32, 9, 5, 1, 2), Shape{2, 6, 1, 32}),
                                      resolve(ConvParams(32, 10, 5, 1, 2), Shape{1, 5, 300, 32})};

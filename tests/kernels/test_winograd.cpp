@@ -60,6 +60,7 @@ TYPED_TEST(WinogradTest, ForwardAndBackwardDataMatchTheReference) {
         const WinoCase c = draw(seed);
         ConvLayer<T> layer(c.c, c.k, 3, 1, c.pad);
         layer.set_algorithm(ConvAlgorithm::winograd);
+        layer.set_algorithm(ConvPass::backward_weights, ConvAlgorithm::automatic);  // Winograd has no dW
         layer.set_workspace_budget_bytes(1 + static_cast<index_t>(seed * 7919 % 200000));  // many blocks too
         support::fill_uniform(layer.weights().data(), layer.weights().size(), seed);
         support::fill_uniform(layer.bias().data(), layer.bias().size(), seed + 1);
@@ -69,7 +70,7 @@ TYPED_TEST(WinogradTest, ForwardAndBackwardDataMatchTheReference) {
         ASSERT_TRUE(kernels::winograd_applies(s)) << s.to_string();
 
         const Volume<T> y = layer.forward(x);
-        ASSERT_EQ(layer.algorithm(), ConvAlgorithm::winograd);
+        ASSERT_EQ(layer.algorithm(ConvPass::forward), ConvAlgorithm::winograd);
         Volume<T> y_ref(s.output());
         kernels::direct_conv_forward(s, x.data(), layer.weights().data(), layer.bias().data(), y_ref.data());
         const double fwd = error_ratio(y, y_ref, winograd_tolerance<T>(9 * c.c + 1));
@@ -96,18 +97,20 @@ TYPED_TEST(WinogradTest, ForwardAndBackwardDataMatchTheReference) {
 TEST(Winograd, GradientsByFiniteDifferences) {
     ConvLayer<double> layer(3, 4, 3, 1, 1);
     layer.set_algorithm(ConvAlgorithm::winograd);
+    layer.set_algorithm(ConvPass::backward_weights, ConvAlgorithm::automatic);  // Winograd has no dW
     support::fill_uniform(layer.weights().data(), layer.weights().size(), 1);
     Volume<double> x(2, 7, 6, 3);
     x.fill_random(2);
     support::GradientCheckResult r;
     EXPECT_TRUE(support::check_gradients(layer, x, {}, &r));
-    EXPECT_EQ(layer.algorithm(), ConvAlgorithm::winograd);
+    EXPECT_EQ(layer.algorithm(ConvPass::forward), ConvAlgorithm::winograd);
 }
 
 TEST(Winograd, OneAndTwoThreadsAgreeExactly) {
     const int saved = num_threads();
     ConvLayer<float> layer(16, 24, 3, 1, 1);
     layer.set_algorithm(ConvAlgorithm::winograd);
+    layer.set_algorithm(ConvPass::backward_weights, ConvAlgorithm::automatic);  // Winograd has no dW
     layer.set_workspace_budget_bytes(64 << 10);
     support::fill_uniform(layer.weights().data(), layer.weights().size(), 3);
     Volume<float> x(4, 30, 26, 16), y1, y2, dx1, dx2;
@@ -133,7 +136,7 @@ TEST(Winograd, WorkspaceIsBoundedAndReusedWithoutAllocation) {
     dy.fill_random(3);
     layer.forward(x, y);
     layer.backward(x, dy, &dx);
-    ASSERT_EQ(layer.algorithm(), ConvAlgorithm::winograd);
+    ASSERT_EQ(layer.algorithm(ConvPass::forward), ConvAlgorithm::winograd);
     // im2col's part for dW (packed weights + per thread the budget and 1 MiB of packing), the
     // transformed filters (36/9 of the weights, panels padded), and per thread one tile block.
     const index_t weight_bytes = layer.weights().size() * index_t{sizeof(float)};
@@ -151,7 +154,7 @@ TEST(Winograd, WhereItAppliesAndWhatAutomaticPicks) {
     auto algorithm_for = [](const ConvParams& p, const Shape& in) {
         ConvLayer<float> layer(p);
         (void)layer.forward(Volume<float>(in));
-        return layer.algorithm();
+        return layer.algorithm(ConvPass::forward);
     };
     EXPECT_EQ(algorithm_for(ConvParams(64, 64, 3, 1, 1), {1, 56, 56, 64}), ConvAlgorithm::winograd);
     EXPECT_EQ(algorithm_for(ConvParams(3, 64, 3, 1, 1), {1, 56, 56, 3}), ConvAlgorithm::implicit_gemm) << "few channels";

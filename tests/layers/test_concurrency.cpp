@@ -20,6 +20,7 @@ std::unique_ptr<Sequential<float>> make_net(std::uint64_t seed) {
     net->emplace<ReluLayer<float>>();
     auto& wino = net->emplace<ConvLayer<float>>(64, 64, 3, 1, 1);
     wino.set_algorithm(ConvAlgorithm::winograd);
+    wino.set_algorithm(ConvPass::backward_weights, ConvAlgorithm::automatic);  // Winograd has no dW
     net->emplace<PoolLayer<float>>(PoolKind::max, 2, 2);
     net->emplace<Conv1x1Layer<float>>(64, 16);
     net->emplace<LocallyConnectedLayer<float>>(ConvParams(16, 4, 3), HW(10, 10));

@@ -17,7 +17,7 @@ TEST(TextbookDepthReduction, From56x56x256To56x56x64With16448Parameters) {
     Volume<float> x(1, 56, 56, 256);
     x.fill_random(1);
     (void)reduce.forward(x);
-    EXPECT_EQ(reduce.algorithm(), ConvAlgorithm::gemm1x1);
+    EXPECT_EQ(reduce.algorithm(ConvPass::forward), ConvAlgorithm::gemm1x1);
     // No patch buffer: less workspace than the same layer through im2col.
     ConvLayer<float> general(256, 64, 1);
     general.set_algorithm(ConvAlgorithm::im2col);
@@ -69,7 +69,7 @@ TYPED_TEST(Conv1x1VsConv, EqualsConvLayerWithF1OnRandomProblems) {
         ASSERT_EQ(Vector<T>(fast.bias_gradient()), Vector<T>(general.bias_gradient())) << p.to_string();
         // The GEMM path runs exactly when stride is 1 on both axes.
         const bool identity = p.params.stride == HW(1);
-        EXPECT_EQ(fast.algorithm() == ConvAlgorithm::gemm1x1, identity) << p.to_string();
+        EXPECT_EQ(fast.algorithm(ConvPass::forward) == ConvAlgorithm::gemm1x1, identity) << p.to_string();
     }
 }
 

@@ -10,6 +10,8 @@
 #include "tests/support/allocation_counter.hpp"
 #include "tests/support/compare.hpp"
 #include "tests/support/conv_problems.hpp"
+#include "tests/support/expect_error.hpp"
+#include "tests/support/force_algorithm.hpp"
 #include "tests/support/gradient_check.hpp"
 #include "tests/support/layer_reference.hpp"
 
@@ -186,7 +188,7 @@ TEST(ConvLayer, WorkspaceIsBoundedAndReusedWithoutAllocation) {
     // The identity (1x1) case needs no patch buffer.
     ConvLayer<float> pointwise(64, 16, 1);
     (void)pointwise.forward(x);
-    EXPECT_EQ(pointwise.algorithm(), ConvAlgorithm::gemm1x1);
+    EXPECT_EQ(pointwise.algorithm(ConvPass::forward), ConvAlgorithm::gemm1x1);
     EXPECT_LT(pointwise.workspace_bytes(), layer.workspace_bytes());
 }
 
@@ -195,7 +197,7 @@ TEST(ConvLayerAlgorithms, AutomaticPicksGemm1x1OnlyForF1S1P0) {
     auto algorithm_for = [&](const ConvParams& p) {
         ConvLayer<float> layer(p);
         (void)layer.forward(x);
-        return layer.algorithm();
+        return layer.algorithm(ConvPass::forward);
     };
     EXPECT_EQ(algorithm_for(ConvParams(8, 2, 1, 1, 0)), ConvAlgorithm::gemm1x1);
     EXPECT_NE(algorithm_for(ConvParams(8, 2, 1, 2, 0)), ConvAlgorithm::gemm1x1);
@@ -208,7 +210,7 @@ TEST(ConvLayerAlgorithms, AutomaticPicksImplicitGemmForFewChannelsOrWholeTiles) 
     auto algorithm_for = [](const ConvParams& p, const Shape& in) {
         ConvLayer<float> layer(p);
         (void)layer.forward(Volume<float>(in));
-        return layer.algorithm();
+        return layer.algorithm(ConvPass::forward);
     };
     EXPECT_EQ(algorithm_for(ConvParams(1, 32, 5, 1, 2), {2, 28, 28, 1}), ConvAlgorithm::implicit_gemm);
     EXPECT_EQ(algorithm_for(ConvParams(3, 96, 11, 4, 0), {1, 227, 227, 3}), ConvAlgorithm::implicit_gemm);
@@ -246,7 +248,7 @@ TYPED_TEST(ConvLayerEveryAlgorithm, MatchesTheReference) {
             layer.set_algorithm(a);
             ASSERT_TRUE(support::matches_reference(layer, p.shape, Sharing::shared, support::Data::small_integers, seed))
                 << to_string(a);
-            EXPECT_EQ(layer.requested_algorithm(), a);
+            EXPECT_EQ(layer.requested_algorithm(ConvPass::forward), a);
         }
     }
 }
@@ -316,11 +318,11 @@ TYPED_TEST(ConvLayerEveryAlgorithm, ImplicitGemmMatchesTheReference) {
         if (!kernels::implicit_gemm_applies(p.shape)) continue;  // dilated along x, or padding wider than F
         set_num_threads(1 + static_cast<int>(seed % 2));
         ConvLayer<T> layer(p.params);
-        layer.set_algorithm(ConvAlgorithm::implicit_gemm);
+        support::force_where_it_applies(layer, ConvAlgorithm::implicit_gemm, p.shape.input());
         layer.set_workspace_budget_bytes(1 + static_cast<index_t>(seed * 1009 % 20000));
         ASSERT_TRUE(support::matches_reference(layer, p.shape, Sharing::shared, support::Data::small_integers, seed))
             << p.to_string();
-        EXPECT_EQ(layer.algorithm(), ConvAlgorithm::implicit_gemm);
+        EXPECT_EQ(layer.algorithm(ConvPass::forward), ConvAlgorithm::implicit_gemm);
         ++ran;
     }
     set_num_threads(saved);
@@ -412,9 +414,11 @@ TEST(ConvLayerAutotune, TimesOncePerShapeAndPicksARunnableAlgorithm) {
         const ConvShape shape = layer.conv_shape(in);
         ASSERT_TRUE(support::matches_reference(layer, shape, Sharing::shared, support::Data::small_integers, ++seed))
             << shape.to_string();
-        EXPECT_NE(layer.algorithm(), ConvAlgorithm::direct);
-        EXPECT_NE(layer.algorithm(), ConvAlgorithm::automatic);
-        EXPECT_TRUE(algorithm_applies(layer.algorithm(), shape));
+        for (ConvPass pass : kAllConvPasses) {
+            EXPECT_NE(layer.algorithm(pass), ConvAlgorithm::direct) << to_string(pass);
+            EXPECT_NE(layer.algorithm(pass), ConvAlgorithm::automatic) << to_string(pass);
+            EXPECT_TRUE(algorithm_applies(layer.algorithm(pass), pass, shape)) << to_string(pass);
+        }
     }
     EXPECT_EQ(layer.autotuned_shapes(), 2) << "the first shape's choice was remembered";
 
@@ -449,7 +453,7 @@ TEST(ConvLayerAutotune, TimesOncePerShapeAndPicksARunnableAlgorithm) {
     forced.set_autotune(true);
     forced.set_algorithm(ConvAlgorithm::im2col);
     (void)forced.forward(x);
-    EXPECT_EQ(forced.algorithm(), ConvAlgorithm::im2col);
+    EXPECT_EQ(forced.algorithm(ConvPass::forward), ConvAlgorithm::im2col);
     EXPECT_EQ(forced.autotuned_shapes(), 0);
 }
 
@@ -469,8 +473,8 @@ TEST(ConvLayerPackedWeightCache, SameResultsAndRepackedAfterWeightChanges) {
                           {ConvParams(3, 4, 3, 1, 1), {1, 6, 6, 3}, ConvAlgorithm::direct}};
     for (const Case& c : cases) {
         ConvLayer<double> cached(c.params), fresh(c.params);
-        cached.set_algorithm(c.algorithm);
-        fresh.set_algorithm(c.algorithm);
+        ASSERT_GT(support::force_where_it_applies(cached, c.algorithm, c.input), 0);
+        support::force_where_it_applies(fresh, c.algorithm, c.input);
         cached.set_cache_packed_weights(true);
         EXPECT_TRUE(cached.cache_packed_weights());
         EXPECT_FALSE(fresh.cache_packed_weights());
@@ -524,8 +528,8 @@ TEST(ConvLayerPackedWeightCache, SameResultsAndRepackedAfterWeightChanges) {
     }
 }
 
-// Backward-weights reads patches in place (implicit GEMM) under every algorithm but direct and
-// gemm1x1; a dW too large for private accumulators is split over the threads by patch columns.
+// A dW too large for private accumulators is split over the threads by patch columns, under
+// implicit_gemm and im2col.
 TYPED_TEST(ConvLayerEveryAlgorithm, BackwardWeightsSplitByPatchColumnsOnTwoThreads) {
     using T = TypeParam;
     const int saved = num_threads();
@@ -536,22 +540,70 @@ TYPED_TEST(ConvLayerEveryAlgorithm, BackwardWeightsSplitByPatchColumnsOnTwoThrea
     const ConvShape s = probe.conv_shape(input);
     EXPECT_TRUE(kernels::implicit_gemm_dw_splits_taps<T>(s, 2));
     EXPECT_FALSE(kernels::implicit_gemm_dw_splits_taps<T>(s, 1));
+    EXPECT_FALSE(kernels::private_dw<T>(s, 2));
     for (ConvAlgorithm a : {ConvAlgorithm::im2col, ConvAlgorithm::implicit_gemm}) {
         ConvLayer<T> layer(params);
         layer.set_algorithm(a);
         EXPECT_TRUE(support::matches_reference(layer, s, Sharing::shared, support::Data::small_integers, 7))
             << to_string(a);
+        EXPECT_EQ(layer.algorithm(ConvPass::backward_weights), a);
     }
-    // Winograd's forward and dX are not exact in integers; its dW takes the same path: compare it.
-    ConvLayer<T> winograd(params), im2col(params);
-    winograd.set_algorithm(ConvAlgorithm::winograd);
-    im2col.set_algorithm(ConvAlgorithm::im2col);
-    Volume<T> x(input), dy(s.output());
-    support::fill_small_integers(x, 8);
-    support::fill_small_integers(dy, 9);
-    winograd.backward_weights(x, dy);
-    im2col.backward_weights(x, dy);
-    EXPECT_EQ(Matrix<T>(winograd.weight_gradient()), Matrix<T>(im2col.weight_gradient()));
-    EXPECT_FALSE(Matrix<T>(im2col.weight_gradient()).isZero());
     set_num_threads(saved);
+}
+
+// A forced algorithm runs every pass it is forced on, and says so; a pass it cannot run throws
+// when called, naming the algorithm, the pass and the reason; each pass can be forced alone.
+TEST(ConvLayerAlgorithms, ForcedAlgorithmRunsEveryPassOrNamesThePassItCannot) {
+    Volume<float> x(1, 12, 12, 8), y, dx;
+    x.fill_random(1);
+    ConvLayer<float> im2col(8, 8, 3, 1, 1);
+    im2col.set_algorithm(ConvAlgorithm::im2col);
+    im2col.forward(x, y);
+    Volume<float> dy(y.shape());
+    dy.fill_random(2);
+    im2col.backward(x, dy, &dx);
+    for (ConvPass pass : kAllConvPasses) {
+        EXPECT_EQ(im2col.algorithm(pass), ConvAlgorithm::im2col) << to_string(pass);
+        EXPECT_EQ(im2col.requested_algorithm(pass), ConvAlgorithm::im2col) << to_string(pass);
+    }
+
+    ConvLayer<float> winograd(8, 8, 3, 1, 1);
+    winograd.set_algorithm(ConvAlgorithm::winograd);
+    winograd.forward(x, y);
+    winograd.backward_data(x.shape(), dy, dx);
+    EXPECT_EQ(winograd.algorithm(ConvPass::forward), ConvAlgorithm::winograd);
+    EXPECT_EQ(winograd.algorithm(ConvPass::backward_data), ConvAlgorithm::winograd);
+    EXPECT_EQ(winograd.algorithm(ConvPass::backward_weights), ConvAlgorithm::automatic) << "not run yet";
+    support::expect_error_mentioning<std::invalid_argument>([&] { winograd.backward_weights(x, dy); },
+                                     "ConvAlgorithm::winograd cannot run backward-weights of n1_h12w12d8_k8_f3x3_s1x1_p1x1: "
+                                     "winograd has no backward-weights kernel");
+    EXPECT_THROW(winograd.backward(x, dy, &dx), std::invalid_argument);
+    winograd.set_algorithm(ConvPass::backward_weights, ConvAlgorithm::automatic);
+    winograd.backward(x, dy, &dx);
+    EXPECT_EQ(winograd.algorithm(ConvPass::forward), ConvAlgorithm::winograd) << "not re-chosen";
+    EXPECT_NE(winograd.algorithm(ConvPass::backward_weights), ConvAlgorithm::automatic);
+
+    ConvLayer<float> strided(8, 8, 3, 2, 1);
+    strided.set_algorithm(ConvAlgorithm::implicit_gemm);
+    const Volume<float> xs(1, 13, 13, 8);
+    const Volume<float> ys = strided.forward(xs);
+    Volume<float> dys(ys.shape());
+    strided.backward_weights(xs, dys);
+    support::expect_error_mentioning<std::invalid_argument>([&] { strided.backward_data(xs.shape(), dys, dx); },
+                                     "implicit_gemm cannot run backward-data of n1_h13w13d8_k8_f3x3_s2x2_p1x1: it "
+                                     "needs stride 1");
+    strided.set_algorithm(ConvPass::backward_data, ConvAlgorithm::im2col);
+    strided.backward_data(xs.shape(), dys, dx);
+    EXPECT_EQ(strided.algorithm(ConvPass::backward_data), ConvAlgorithm::im2col);
+    EXPECT_EQ(strided.requested_algorithm(ConvPass::forward), ConvAlgorithm::implicit_gemm);
+}
+
+// Refusing implicit_gemm under pad_to_fit names the far-edge zeros the policy adds, which are
+// the padding the user did not ask for.
+TEST(ConvLayerAlgorithms, ImplicitGemmRefusalNamesTheFitPolicysZeros) {
+    ConvLayer<float> layer(ConvParams(2, 2, 1, 9, 0).with_fit(FitPolicy::pad_to_fit));
+    layer.set_algorithm(ConvAlgorithm::implicit_gemm);
+    support::expect_error_mentioning<std::invalid_argument>([&] { (void)layer.forward(Volume<float>(1, 11, 11, 2)); },
+                                     "which has 0 before and 8 after (8 of them the zeros pad_to_fit adds at the far "
+                                     "edge to complete the last window)");
 }

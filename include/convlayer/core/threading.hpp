@@ -1,8 +1,9 @@
 // Threads: one knob for the whole library, OpenMP when it is enabled, serial otherwise.
 //
-// convlayer parallelises inside each layer call (over blocks of output positions) and runs each
-// block's Eigen GEMM on one thread: layers hold a SerialEigenGemm guard while they compute, so
-// Eigen's own GEMM threads never nest inside (or compete with) convlayer's. The thread count
+// convlayer parallelises inside each layer call (over blocks of output positions) and runs its own
+// GEMM micro-kernel on each block; the one layer still on Eigen's product (LocallyConnectedLayer)
+// holds a SerialEigenGemm guard while it computes, so Eigen's own GEMM threads never nest inside
+// (or compete with) convlayer's. The thread count
 // starts at OpenMP's default (OMP_NUM_THREADS, else the number of cores) and is changed by
 // set_num_threads().
 #pragma once
@@ -54,6 +55,13 @@ inline void set_num_threads(int n) {
     if (n < 1) throw std::invalid_argument("convlayer::set_num_threads: need at least 1 thread, got " + std::to_string(n));
     detail::thread_count_setting() = has_openmp() ? n : 1;
 }
+
+/// Below this many FLOPs per thread (a few microseconds of work), forking costs more than it saves.
+inline constexpr double kMinFlopsPerThread = 2.5e5;
+
+/// The threads a call of `flops` FLOPs runs on: `threads`, or 1 when each would get less than
+/// kMinFlopsPerThread.
+inline int threads_for_flops(double flops, int threads) { return flops < kMinFlopsPerThread * threads ? 1 : threads; }
 
 /// While alive, Eigen's GEMM runs on one thread (Eigen::setNbThreads(1)); the previous setting
 /// is restored when the last guard alive ends. Eigen's setting is one global, so guards are

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "convlayer/core/conv_shape.hpp"
+#include "convlayer/kernels/conv_plan.hpp"
 
 namespace convlayer::kernels {
 
@@ -169,5 +170,45 @@ void direct_conv_backward_weights_at(const ConvShape& s, const T* x, const T* dy
         }
     for (index_t d = 0; d < s.d1; ++d) out[d] = static_cast<T>(acc[static_cast<std::size_t>(d)]);
 }
+
+// Plans (see conv_plan.hpp): the definition runs every problem, allocating its double sums.
+
+/// ConvAlgorithm::direct, forward.
+template <typename T>
+struct DirectForward final : ConvPlan<T> {
+    using Scalar = T;
+    ConvShape s;
+    explicit DirectForward(const ConvPlanContext& c) : s(c.shape) {}
+    static std::string refusal(const ConvShape&) { return {}; }
+    static bool pays_off(const ConvShape&, int) { return false; }
+    index_t workspace_elements() const override { return 0; }
+    void run(const ConvOperands<T>& io, T*) const override { direct_conv_forward(s, io.x, io.weights, io.bias, io.y); }
+};
+
+/// ConvAlgorithm::direct, backward-data.
+template <typename T>
+struct DirectBackwardData final : ConvPlan<T> {
+    using Scalar = T;
+    ConvShape s;
+    explicit DirectBackwardData(const ConvPlanContext& c) : s(c.shape) {}
+    static std::string refusal(const ConvShape&) { return {}; }
+    static bool pays_off(const ConvShape&, int) { return false; }
+    index_t workspace_elements() const override { return 0; }
+    void run(const ConvOperands<T>& io, T*) const override { direct_conv_backward_data(s, io.dy, io.weights, io.dx); }
+};
+
+/// ConvAlgorithm::direct, backward-weights.
+template <typename T>
+struct DirectBackwardWeights final : ConvPlan<T> {
+    using Scalar = T;
+    ConvShape s;
+    explicit DirectBackwardWeights(const ConvPlanContext& c) : s(c.shape) {}
+    static std::string refusal(const ConvShape&) { return {}; }
+    static bool pays_off(const ConvShape&, int) { return false; }
+    index_t workspace_elements() const override { return 0; }
+    void run(const ConvOperands<T>& io, T*) const override {
+        direct_conv_backward_weights(s, io.x, io.dy, io.dw, io.db);
+    }
+};
 
 }  // namespace convlayer::kernels

@@ -30,7 +30,9 @@
 #include "convlayer/core/eigen_types.hpp"
 #include "convlayer/core/threading.hpp"
 #include "convlayer/kernels/bias_gradient.hpp"
+#include "convlayer/kernels/conv_plan.hpp"
 #include "convlayer/kernels/im2col.hpp"
+#include "convlayer/kernels/nonfinite.hpp"
 #include "convlayer/kernels/packed_gemm.hpp"
 
 namespace convlayer::kernels {
@@ -527,5 +529,95 @@ void im2col_conv_backward(const ConvShape& s, const T* x, const T* dy, const T* 
         im2col_conv_backward_data(s, dy, w, dx, workspace, block_rows, threads, skip_im2col, prepacked,
                                   free_block_rows);
 }
+
+// Plans (see conv_plan.hpp). kSkipIm2col: ConvAlgorithm::gemm1x1, the same kernels reading x and
+// writing dx as the patch matrix itself; otherwise ConvAlgorithm::im2col, which runs anything.
+
+namespace detail {
+template <bool kSkipIm2col>
+struct Im2colRule {
+    static std::string refusal(const ConvShape& s) {
+        return !kSkipIm2col || s.im2col_is_identity() ? std::string()
+                                                      : "it needs a 1x1 kernel, stride 1 and no padding";
+    }
+    // gemm1x1 wherever it applies; im2col is the fallback of every pass.
+    static bool pays_off(const ConvShape& s, int) { return !kSkipIm2col || s.im2col_is_identity(); }
+};
+}  // namespace detail
+
+/// ConvAlgorithm::im2col (or gemm1x1), forward.
+template <typename T, bool kSkipIm2col = false>
+struct Im2colForward final : ConvPlan<T>, detail::Im2colRule<kSkipIm2col> {
+    using Scalar = T;
+    ConvShape s;
+    int threads;
+    index_t block_rows;
+    explicit Im2colForward(const ConvPlanContext& c)
+        : s(c.shape), threads(c.threads), block_rows(im2col_forward_block_rows<T>(s, c.budget_bytes, threads)) {}
+    index_t workspace_elements() const override {
+        return im2col_workspace_elements<T>(s, block_rows, threads, kSkipIm2col, false);
+    }
+    index_t packed_weight_elements() const override { return kernels::packed_weight_elements<T>(s); }
+    void pack_weights(const T* w, T* packed, T*) const override { im2col_pack_forward_weights(s, w, packed, threads); }
+    void run(const ConvOperands<T>& io, T* workspace) const override {
+        im2col_conv_forward(s, io.x, io.weights, io.bias, io.y, workspace, block_rows, threads, kSkipIm2col, io.packed);
+        if (!kSkipIm2col) repair_forward_border(s, io.x, io.weights, io.bias, io.y);
+    }
+};
+
+/// ConvAlgorithm::im2col (or gemm1x1), backward-data.
+template <typename T, bool kSkipIm2col = false>
+struct Im2colBackwardData final : ConvPlan<T>, detail::Im2colRule<kSkipIm2col> {
+    using Scalar = T;
+    ConvShape s;
+    int threads;
+    index_t block_rows, free_block_rows;  // blocks in two colours, blocks that need none
+    explicit Im2colBackwardData(const ConvPlanContext& c)
+        : s(c.shape),
+          threads(c.threads),
+          block_rows(im2col_block_rows(s, c.budget_bytes, sizeof(T), threads)),
+          free_block_rows(im2col_forward_block_rows<T>(s, c.budget_bytes, threads)) {}
+    index_t workspace_elements() const override {
+        return im2col_workspace_elements<T>(s, std::max(block_rows, free_block_rows), threads, kSkipIm2col, false);
+    }
+    index_t packed_weight_elements() const override { return kernels::packed_weight_elements<T>(s); }
+    void pack_weights(const T* w, T* packed, T*) const override {
+        im2col_pack_backward_data_weights(s, w, packed, threads);
+    }
+    void run(const ConvOperands<T>& io, T* workspace) const override {
+        im2col_conv_backward_data(s, io.dy, io.weights, io.dx, workspace, block_rows, threads, kSkipIm2col, io.packed,
+                                  free_block_rows);
+    }
+};
+
+/// ConvAlgorithm::im2col (or gemm1x1), backward-weights and db.
+template <typename T, bool kSkipIm2col = false>
+struct Im2colBackwardWeights final : ConvPlan<T>, detail::Im2colRule<kSkipIm2col> {
+    using Scalar = T;
+    ConvShape s;
+    int threads;
+    index_t block_rows;
+    explicit Im2colBackwardWeights(const ConvPlanContext& c)
+        : s(c.shape), threads(c.threads), block_rows(im2col_block_rows(s, c.budget_bytes, sizeof(T), threads)) {}
+    // [db's per-thread partial sums][the kernel's]
+    index_t workspace_elements() const override {
+        return checked_add(cache_line_elements<T>(conv_bias_gradient_scratch_elements(s.k, threads)),
+                           im2col_workspace_elements<T>(s, block_rows, threads, kSkipIm2col, false), "im2col workspace");
+    }
+    void run(const ConvOperands<T>& io, T* workspace) const override {
+        const index_t db_scratch = cache_line_elements<T>(conv_bias_gradient_scratch_elements(s.k, threads));
+        if (io.db) conv_bias_gradient(io.dy, s.output_positions(), s.k, io.db, workspace, threads);
+        im2col_conv_backward_weights(s, io.x, io.dy, io.dw, workspace + db_scratch, block_rows, threads, kSkipIm2col);
+        if (!kSkipIm2col) repair_weight_gradient_if_nonfinite(s, io.x, io.dy, io.dw, io.db);
+    }
+};
+
+/// ConvAlgorithm::gemm1x1: the im2col plans with the NHWC input as the patch matrix.
+template <typename T>
+using Gemm1x1Forward = Im2colForward<T, true>;
+template <typename T>
+using Gemm1x1BackwardData = Im2colBackwardData<T, true>;
+template <typename T>
+using Gemm1x1BackwardWeights = Im2colBackwardWeights<T, true>;
 
 }  // namespace convlayer::kernels

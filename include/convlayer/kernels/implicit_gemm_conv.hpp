@@ -13,11 +13,14 @@
 #pragma once
 
 #include <algorithm>
+#include <string>
 
 #include "convlayer/core/conv_shape.hpp"
 #include "convlayer/core/eigen_types.hpp"
 #include "convlayer/core/threading.hpp"
+#include "convlayer/kernels/conv_plan.hpp"
 #include "convlayer/kernels/im2col_conv.hpp"
+#include "convlayer/kernels/nonfinite.hpp"
 #include "convlayer/kernels/packed_gemm.hpp"
 
 namespace convlayer::kernels {
@@ -585,5 +588,123 @@ void implicit_gemm_conv_backward_weights(const ConvShape& s, const T* x, const T
                                                                              db_scratch);
     });
 }
+
+// Plans (see conv_plan.hpp): ConvAlgorithm::implicit_gemm.
+
+namespace detail {
+// Why implicit_gemm_applies() is false for `s` ("" when it is true).
+inline std::string implicit_gemm_refusal(const ConvShape& s) {
+    if (s.x.dilation != 1) return "it needs dilation 1 along the width";
+    if (implicit_gemm_applies(s)) return {};
+    std::string why = "it needs padding at most the kernel width " + std::to_string(s.x.kernel) +
+                      " along the width, which has " + std::to_string(s.x.pad_begin) + " before and " +
+                      std::to_string(s.x.pad_end) + " after";
+    if (s.fit == FitPolicy::pad_to_fit && s.x.pad_end > s.x.pad_begin)
+        why += " (" + std::to_string(s.x.pad_end - s.x.pad_begin) +
+               " of them the zeros pad_to_fit adds at the far edge to complete the last window)";
+    return why;
+}
+}  // namespace detail
+
+/// The automatic choice of the implicit forward: it applies, and the input has at most 4
+/// channels (im2col's copy of F*F*D1-value patches then costs as much as the arithmetic) or the
+/// tiles of output columns (best_tile_rows()) leave at most 1/8 of their rows idle
+/// (docs/performance.md has the measurements).
+template <typename T>
+bool implicit_gemm_pays_off(const ConvShape& s) {
+    if (!implicit_gemm_applies(s)) return false;
+    if (s.d1 <= 4) return true;
+    const index_t mr = best_tile_rows<T>(s.x.out);
+    const index_t padded = detail::round_up(s.x.out, mr);
+    return 8 * (padded - s.x.out) <= padded;
+}
+
+/// ConvAlgorithm::implicit_gemm, forward.
+template <typename T>
+struct ImplicitGemmForward final : ConvPlan<T> {
+    using Scalar = T;
+    ConvShape s;
+    int threads;
+    ImplicitGemmPlan blocks;
+    explicit ImplicitGemmForward(const ConvPlanContext& c)
+        : s(c.shape),
+          threads(c.threads),
+          blocks(ImplicitGemmPlan::make(s, c.budget_bytes / static_cast<index_t>(sizeof(T)), threads, 4,
+                                        !forward_splits_filters<T>(s, threads))) {}
+    static std::string refusal(const ConvShape& s) { return detail::implicit_gemm_refusal(s); }
+    static bool pays_off(const ConvShape& s, int) { return implicit_gemm_pays_off<T>(s); }
+    index_t workspace_elements() const override {
+        return implicit_gemm_workspace_elements<T>(s, blocks, threads, false);
+    }
+    index_t packed_weight_elements() const override { return implicit_gemm_packed_weight_elements<T>(s); }
+    void pack_weights(const T* w, T* packed, T*) const override { implicit_gemm_pack_weights(s, w, packed); }
+    void run(const ConvOperands<T>& io, T* workspace) const override {
+        implicit_gemm_conv_forward(s, io.x, io.weights, io.bias, io.y, workspace, blocks, threads, io.packed);
+        repair_forward_border(s, io.x, io.weights, io.bias, io.y);
+    }
+};
+
+/// ConvAlgorithm::implicit_gemm, backward-data: the implicit forward over dY (stride 1).
+template <typename T>
+struct ImplicitGemmBackwardData final : ConvPlan<T> {
+    using Scalar = T;
+    ConvShape s, turned;  // the problem, and the forward problem that computes its dX
+    int threads;
+    ImplicitGemmPlan blocks;
+    explicit ImplicitGemmBackwardData(const ConvPlanContext& c)
+        : s(c.shape),
+          turned(implicit_gemm_backward_data_shape(s)),
+          threads(c.threads),
+          blocks(ImplicitGemmPlan::make(turned, c.budget_bytes / static_cast<index_t>(sizeof(T)), threads, 4,
+                                        !forward_splits_filters<T>(turned, threads))) {}
+    static std::string refusal(const ConvShape& s) {
+        return implicit_gemm_backward_data_applies(s)
+                   ? std::string()
+                   : "it needs stride 1, dilation 1 and padding at most the kernel size - 1 on both axes";
+    }
+    // Where the implicit forward pays off and dX's depth fills the GEMM's panels.
+    static bool pays_off(const ConvShape& s, int) {
+        return implicit_gemm_pays_off<T>(s) && implicit_gemm_backward_data_pays_off<T>(s);
+    }
+    index_t workspace_elements() const override {
+        return implicit_gemm_workspace_elements<T>(turned, blocks, threads, false);
+    }
+    index_t packed_weight_elements() const override { return implicit_gemm_packed_weight_elements<T>(turned); }
+    void pack_weights(const T* w, T* packed, T*) const override {
+        implicit_gemm_pack_backward_data_weights(s, w, packed);
+    }
+    void run(const ConvOperands<T>& io, T* workspace) const override {
+        implicit_gemm_conv_backward_data(s, io.dy, io.weights, io.dx, workspace, blocks, threads, io.packed);
+        repair_backward_data_border(s, io.dy, io.weights, io.dx);
+    }
+};
+
+/// ConvAlgorithm::implicit_gemm, backward-weights with db alongside. On a thread count
+/// implicit_gemm_dw_applies() refuses, it runs on one thread.
+template <typename T>
+struct ImplicitGemmBackwardWeights final : ConvPlan<T> {
+    using Scalar = T;
+    ConvShape s;
+    int threads;
+    ImplicitGemmPlan blocks;
+    explicit ImplicitGemmBackwardWeights(const ConvPlanContext& c)
+        : s(c.shape),
+          threads(implicit_gemm_dw_applies<T>(s, c.threads) ? c.threads : 1),
+          blocks(ImplicitGemmPlan::make(s, c.budget_bytes / static_cast<index_t>(sizeof(T)),
+                                        implicit_gemm_dw_splits_taps<T>(s, threads) ? 1 : threads, 1)) {}
+    static std::string refusal(const ConvShape& s) { return detail::implicit_gemm_refusal(s); }
+    static bool pays_off(const ConvShape& s, int threads) { return implicit_gemm_dw_applies<T>(s, threads); }
+    // [db's per-thread partial sums][the kernel's]
+    index_t workspace_elements() const override {
+        return checked_add(cache_line_elements<T>(conv_bias_gradient_scratch_elements(s.k, threads)),
+                           implicit_gemm_workspace_elements<T>(s, blocks, threads, false), "implicit GEMM workspace");
+    }
+    void run(const ConvOperands<T>& io, T* workspace) const override {
+        const index_t db_scratch = cache_line_elements<T>(conv_bias_gradient_scratch_elements(s.k, threads));
+        implicit_gemm_conv_backward_weights(s, io.x, io.dy, io.dw, workspace + db_scratch, blocks, threads, io.db,
+                                            workspace);
+        repair_weight_gradient_if_nonfinite(s, io.x, io.dy, io.dw, io.db);
+    }
+};
 
 }  // namespace convlayer::kernels

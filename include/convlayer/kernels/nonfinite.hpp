@@ -123,4 +123,11 @@ void repair_weight_gradient(const ConvShape& s, const T* x, const T* dy, T* dw) 
         }
 }
 
+/// After a fast backward-weights (dw, and db when not null): when dY is not finite (db shows it),
+/// repair_weight_gradient().
+template <typename T>
+void repair_weight_gradient_if_nonfinite(const ConvShape& s, const T* x, const T* dy, T* dw, const T* db) {
+    if (db ? any_nonfinite(db, s.k) : any_nonfinite(dy, s.output().size())) repair_weight_gradient(s, x, dy, dw);
+}
+
 }  // namespace convlayer::kernels

@@ -14,9 +14,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "convlayer/core/conv_shape.hpp"
 #include "convlayer/core/threading.hpp"
+#include "convlayer/kernels/conv_plan.hpp"
+#include "convlayer/kernels/direct_conv.hpp"
 #include "convlayer/kernels/nonfinite.hpp"
 #include "convlayer/kernels/packed_gemm.hpp"
 
@@ -265,5 +268,74 @@ void winograd_conv(const WinogradProblem& p, const T* x, const T* u_packed, cons
         }
     });
 }
+
+// Plans (see conv_plan.hpp): ConvAlgorithm::winograd, forward and backward-data.
+
+/// The automatic choice of Winograd: it applies, with at least 64 input and output channels
+/// (below that the transforms and the short GEMM depth cost more than the fewer multiplies save),
+/// at least 128 output tiles to amortise the filter transform, and transformed filters of at most
+/// 3 Mi values, which bounds the workspace (docs/performance.md has the measurements).
+inline bool winograd_pays_off(const ConvShape& s) {
+    if (!winograd_applies(s) || s.d1 < 64 || s.k < 64) return false;
+    const index_t tiles = s.n * ((s.y.out + 3) / 4) * ((s.x.out + 3) / 4);
+    return tiles >= 128 && kWinogradPoints * s.d1 * s.k <= (index_t{3} << 20);
+}
+
+namespace detail {
+// Forward (y = conv(x, W) + b) or backward-data (dx = conv(dy, flipped W)), with the filters
+// transformed by pack_weights().
+template <typename T, bool kBackwardData>
+struct WinogradPass : ConvPlan<T> {
+    using Scalar = T;
+    ConvShape s;
+    int threads;
+    WinogradProblem p;
+    index_t block_tiles;
+    explicit WinogradPass(const ConvPlanContext& c)
+        : s(c.shape),
+          threads(c.threads),
+          p(kBackwardData ? WinogradProblem::backward_data(s) : WinogradProblem::forward(s)),
+          block_tiles(winograd_block_tiles<T>(p, c.budget_bytes)) {}
+    static std::string refusal(const ConvShape& s) {
+        return winograd_applies(s) ? std::string()
+                                   : "it needs a 3x3 kernel, stride 1, dilation 1 and equal padding <= 2";
+    }
+    static bool pays_off(const ConvShape& s, int) { return winograd_pays_off(s); }
+    // The filter transform's scratch, then (reusing it) the blocks of tiles.
+    index_t workspace_elements() const override {
+        return threads * std::max(winograd_filter_scratch_elements(s.d1), winograd_thread_elements<T>(p, block_tiles));
+    }
+    index_t packed_weight_elements() const override { return winograd_filter_elements<T>(p.c_in, p.c_out); }
+    void pack_weights(const T* w, T* packed, T* workspace) const override {
+        winograd_transform_filters(w, s.k, s.d1, kBackwardData, workspace, packed, threads);
+    }
+    void run(const ConvOperands<T>& io, T* workspace) const override {
+        const T* in = kBackwardData ? io.dy : io.x;
+        T* out = kBackwardData ? io.dx : io.y;
+        const T* b = kBackwardData ? nullptr : io.bias;
+        // A tile with a NaN or Inf is recomputed by the definition (see nonfinite.hpp).
+        auto repair = [&](index_t n, index_t oy0, index_t ox0, index_t rows, index_t cols) {
+            for (index_t i = 0; i < rows; ++i)
+                for (index_t q = 0; q < cols; ++q) {
+                    T* at = out + ((n * p.out_h + oy0 + i) * p.out_w + ox0 + q) * p.c_out;
+                    if (kBackwardData) direct_conv_backward_data_at(s, in, io.weights, n, oy0 + i, ox0 + q, at);
+                    else direct_conv_forward_at(s, in, io.weights, b, n, oy0 + i, ox0 + q, at);
+                }
+        };
+        winograd_conv(p, in, io.packed, b, out, workspace, block_tiles, threads, repair);
+    }
+};
+}  // namespace detail
+
+/// ConvAlgorithm::winograd, forward.
+template <typename T>
+struct WinogradForward final : detail::WinogradPass<T, false> {
+    using detail::WinogradPass<T, false>::WinogradPass;
+};
+/// ConvAlgorithm::winograd, backward-data.
+template <typename T>
+struct WinogradBackwardData final : detail::WinogradPass<T, true> {
+    using detail::WinogradPass<T, true>::WinogradPass;
+};
 
 }  // namespace convlayer::kernels

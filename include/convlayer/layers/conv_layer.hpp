@@ -2,9 +2,11 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -12,10 +14,7 @@
 #include "convlayer/core/aligned_buffer.hpp"
 #include "convlayer/core/conv_shape.hpp"
 #include "convlayer/core/threading.hpp"
-#include "convlayer/kernels/bias_gradient.hpp"
-#include "convlayer/kernels/direct_conv.hpp"
-#include "convlayer/kernels/im2col_conv.hpp"
-#include "convlayer/kernels/nonfinite.hpp"
+#include "convlayer/kernels/conv_plan.hpp"
 #include "convlayer/layers/conv_algorithm.hpp"
 #include "convlayer/layers/filter_bank.hpp"
 #include "convlayer/layers/layer.hpp"
@@ -30,13 +29,12 @@ namespace convlayer {
 /// Parameters: Fh*Fw*D1*K weights + K biases. Weights and biases start at zero; set them or use
 /// an initialiser.
 ///
-/// The algorithm is chosen per input shape (set_algorithm() forces one, see conv_algorithm.hpp):
-/// everything runs a packed GEMM per block of output positions; a 1x1 kernel with stride 1 and no
-/// padding reads the input as the patch matrix (gemm1x1), other layers build each block's patches
-/// by im2col, or read them in place from padded input rows (implicit GEMM: the forward pass where
-/// it pays off, with backward-data as a forward conv over dY at stride 1 where the input depth
-/// fills the GEMM's panels; backward-weights wherever it applies), or go through Winograd. Patch
-/// blocks and per-thread buffers live in a workspace the layer owns and reuses
+/// Each pass (forward, backward-data, backward-weights) runs one plan of its table in
+/// conv_algorithm.hpp, chosen per input shape (set_algorithm() forces one, for every pass or for
+/// one; algorithm(pass) says which ran): a 1x1 kernel with stride 1 and no padding reads the input
+/// as the patch matrix (gemm1x1); other layers build each block's patches by im2col, read them in
+/// place from padded input rows (implicit GEMM) or go through Winograd, where those pay off. The
+/// plans' blocks and per-thread buffers live in one workspace the layer owns and reuses
 /// (workspace_bytes(), about workspace_budget_bytes() per thread); the weights packed for the
 /// GEMM in a buffer of their own (packed_weight_bytes(), set_cache_packed_weights()).
 /// Calls run on num_threads() threads (see core/threading.hpp).
@@ -93,7 +91,7 @@ public:
         this->check_distinct(dx, input.size(), dy, "backward_data", "dx", "dy");
         dx.resize(input);
         prepare(input);
-        run_backward(nullptr, dy.data(), dx.data(), nullptr, nullptr);
+        run_backward_data(dy.data(), dx.data());
     }
     /// Only the parameter gradients (weight_gradient(), bias_gradient()), overwritten. x and dy
     /// must not overlap them in memory (std::invalid_argument).
@@ -102,33 +100,48 @@ public:
         check_apart_from_gradients(x, "backward_weights", "the input x");
         check_apart_from_gradients(dy, "backward_weights", "dy");
         prepare(x.shape());
-        run_backward(x.data(), dy.data(), nullptr, bank_.weight_grad_data(), bank_.bias_grad_data());
+        run_backward_weights(x.data(), dy.data(), bank_.weight_grad_data(), bank_.bias_grad_data());
     }
 
-    /// Forces an algorithm (ConvAlgorithm::automatic restores the choice). A forced algorithm
-    /// that cannot run an input shape makes forward/backward throw std::invalid_argument.
+    /// Forces algorithm `a` on every pass (ConvAlgorithm::automatic restores the choice). A pass
+    /// the forced algorithm cannot run for an input shape (Winograd has no backward-weights;
+    /// see conv_algorithm.hpp) throws std::invalid_argument naming the pass and the reason when
+    /// that pass is called.
     void set_algorithm(ConvAlgorithm a) {
-        requested_ = a;
-        cached_input_ = Shape{};
+        for (ConvPass pass : kAllConvPasses) set_algorithm(pass, a);
     }
-    ConvAlgorithm requested_algorithm() const { return requested_; }
-    /// The algorithm that ran for the last input shape.
-    ConvAlgorithm algorithm() const { return algorithm_; }
+    /// Forces algorithm `a` on one pass only (the other passes keep their plans).
+    void set_algorithm(ConvPass pass, ConvAlgorithm a) {
+        requested_[index_of(pass)] = a;
+        plans_[index_of(pass)].reset();
+        chosen_[index_of(pass)] = ConvAlgorithm::automatic;
+    }
+    ConvAlgorithm requested_algorithm(ConvPass pass) const { return requested_[index_of(pass)]; }
+    /// The algorithm that ran `pass` for the last input shape (ConvAlgorithm::automatic until
+    /// that pass has run for it).
+    ConvAlgorithm algorithm(ConvPass pass) const { return chosen_[index_of(pass)]; }
 
-    /// With `on` and the algorithm left automatic, the first call with a new input shape (and
-    /// thread count) times forward plus backward (dX, dW, db) of every algorithm that can run it
-    /// but `direct` (a warm-up call, then the best of two, on random data; the layer's weights and
-    /// gradients are not touched) and keeps the fastest, remembered per shape: coming back to a
-    /// shape does not time it again. That first call costs about seven training steps per
-    /// candidate. Off by default: the heuristic of select_algorithm() decides, from measurements on
-    /// an AVX-512 machine, which a different machine may not match.
+    /// With `on`, each pass left automatic times, the first time it runs for a new input shape
+    /// (and thread count), every plan of its table that can run it but `direct` (a warm-up call,
+    /// then the best of two, on random data; the layer's weights and gradients are not touched)
+    /// and keeps the fastest, remembered per shape: coming back to a shape does not time it again.
+    /// That first call costs about three calls of the pass per candidate. Off by default: the
+    /// rules of the plans decide, which timings can beat on a given machine.
     void set_autotune(bool on) {
         autotune_ = on;
         cached_input_ = Shape{};
     }
     bool autotune() const { return autotune_; }
-    /// Input shapes (with thread counts) timed so far by set_autotune(true).
-    index_t autotuned_shapes() const { return static_cast<index_t>(tuned_.size()); }
+    /// Input shapes (with thread counts) timed so far by set_autotune(true), on any pass.
+    index_t autotuned_shapes() const {
+        index_t shapes = 0;
+        for (std::size_t i = 0; i < tuned_.size(); ++i) {
+            const auto same = [&](const TunedPass& e) { return e.input == tuned_[i].input && e.threads == tuned_[i].threads; };
+            shapes += std::find_if(tuned_.begin(), tuned_.begin() + static_cast<std::ptrdiff_t>(i), same) ==
+                      tuned_.begin() + static_cast<std::ptrdiff_t>(i);
+        }
+        return shapes;
+    }
 
     /// Forward and backward-data multiply a copy of the weights packed (or Winograd-transformed)
     /// into the GEMM's layout, rebuilt on every call by default, as training changes the weights
@@ -175,16 +188,23 @@ protected:
 
     void do_forward(const Volume<T>& x, Volume<T>& y) override {
         prepare(x.shape());
-        forward_prepared(x, y);
+        kernels::ConvOperands<T> io;
+        io.x = x.data();
+        io.bias = bank_.bias_data();
+        io.y = y.data();
+        run_pass(ConvPass::forward, io);
     }
     void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
         check_apart_from_gradients(x, "backward", "the input x");
         check_apart_from_gradients(dy, "backward", "dy");
         prepare(x.shape());
-        run_backward(x.data(), dy.data(), dx ? dx->data() : nullptr, bank_.weight_grad_data(), bank_.bias_grad_data());
+        run_backward_weights(x.data(), dy.data(), bank_.weight_grad_data(), bank_.bias_grad_data());
+        if (dx) run_backward_data(dy.data(), dx->data());
     }
 
 private:
+    static constexpr std::size_t index_of(ConvPass pass) { return static_cast<std::size_t>(pass); }
+
     // Throws std::invalid_argument when `in` overlaps the weight or bias gradients it would be
     // read while they are written.
     void check_apart_from_gradients(const Volume<T>& in, const char* pass, const char* name) {
@@ -195,239 +215,135 @@ private:
                                         " overlaps the layer's parameter gradients in memory");
     }
 
-    void forward_prepared(const Volume<T>& x, Volume<T>& y) {
-        const SerialEigenGemm serial_eigen;
-        const T* w = bank_.weight_data();
-        const T* b = bank_.bias_data();
-        const T* packed = packed_weights(false);
-        if (algorithm_ == ConvAlgorithm::direct)
-            kernels::direct_conv_forward(shape_, x.data(), w, b, y.data());
-        else if (algorithm_ == ConvAlgorithm::winograd)
-            run_winograd(false, x.data(), y.data(), packed);
-        else if (algorithm_ == ConvAlgorithm::implicit_gemm)
-            kernels::implicit_gemm_conv_forward(shape_, x.data(), w, b, y.data(), workspace_.data() + implicit_offset_,
-                                                implicit_plan_, threads_, packed);
-        else
-            kernels::im2col_conv_forward(shape_, x.data(), w, b, y.data(), workspace_.data(), forward_block_rows_, threads_,
-                                         algorithm_ == ConvAlgorithm::gemm1x1, packed);
-        if (algorithm_ == ConvAlgorithm::im2col || algorithm_ == ConvAlgorithm::implicit_gemm)
-            kernels::repair_forward_border(shape_, x.data(), w, b, y.data());
+    void run_backward_data(const T* dy, T* dx) {
+        kernels::ConvOperands<T> io;
+        io.dy = dy;
+        io.dx = dx;
+        run_pass(ConvPass::backward_data, io);
+    }
+    void run_backward_weights(const T* x, const T* dy, T* dw, T* db) {
+        kernels::ConvOperands<T> io;
+        io.x = x;
+        io.dy = dy;
+        io.dw = dw;
+        io.db = db;
+        run_pass(ConvPass::backward_weights, io);
     }
 
-    // Any of x (needed only for dw), dx, dw, db may be null.
-    void run_backward(const T* x, const T* dy, T* dx, T* dw, T* db) {
-        const SerialEigenGemm serial_eigen;
-        const T* w = bank_.weight_data();
-        if (algorithm_ == ConvAlgorithm::direct) {
-            if (dx) kernels::direct_conv_backward_data(shape_, dy, w, dx);
-            if (dw) kernels::direct_conv_backward_weights(shape_, x, dy, dw, db);
-            return;
-        }
-        run_fast_backward(x, dy, dx, dw, db);
-        // The padding's products are zeros unless dY is not finite, which db shows.
-        if (dw && (db ? kernels::any_nonfinite(db, shape_.k) : kernels::any_nonfinite(dy, shape_.output().size())))
-            kernels::repair_weight_gradient(shape_, x, dy, dw);
+    // Runs `pass` through its plan for shape_, with the weights (packed as it multiplies them).
+    void run_pass(ConvPass pass, kernels::ConvOperands<T> io) {
+        kernels::ConvPlan<T>& plan = plan_for(pass);
+        io.weights = bank_.weight_data();
+        io.packed = packed_weights(pass, plan);
+        plan.run(io, workspace_.data());
     }
 
-    // run_backward() through the algorithm's kernels (not direct).
-    void run_fast_backward(const T* x, const T* dy, T* dx, T* dw, T* db) {
-        const T* w = bank_.weight_data();
-        const T* packed = dx ? packed_weights(true) : nullptr;
-        if (dw && implicit_dw_) {  // patches packed straight from the input: no im2col matrix; db alongside
-            kernels::implicit_gemm_conv_backward_weights(shape_, x, dy, dw, workspace_.data() + implicit_offset_,
-                                                         implicit_dw_plan_, threads_, db, bias_partials_.data());
-            dw = db = nullptr;
-        }
-        if (db) {
-            kernels::conv_bias_gradient(dy, shape_.output_positions(), shape_.k, db, bias_partials_.data(), threads_);
-            db = nullptr;
-        }
-        if (dx && algorithm_ == ConvAlgorithm::winograd) {
-            run_winograd(true, dy, dx, packed);
-            dx = nullptr;
-        }
-        if (dx && implicit_dx_) {  // a forward conv over dY (stride 1)
-            kernels::implicit_gemm_conv_backward_data(shape_, dy, w, dx, workspace_.data() + implicit_offset_,
-                                                      implicit_dx_plan_, threads_, packed);
-            kernels::repair_backward_data_border(shape_, dy, w, dx);
-            dx = nullptr;
-        }
-        // The rest (dW or dX where no path above took them) through im2col.
-        kernels::im2col_conv_backward(shape_, x, dy, w, dx, dw, db, workspace_.data(), block_rows_, threads_,
-                                      algorithm_ == ConvAlgorithm::gemm1x1, packed, forward_block_rows_);
-    }
-
-    // Forward (y = conv(x)) or backward-data (dx = conv(dy, flipped W)) through Winograd, with
-    // the filters transformed by packed_weights().
-    void run_winograd(bool backward_data, const T* in, T* out, const T* transformed) {
-        const auto p = backward_data ? kernels::WinogradProblem::backward_data(shape_)
-                                     : kernels::WinogradProblem::forward(shape_);
-        const index_t tiles = backward_data ? winograd_block_tiles_bwd_ : winograd_block_tiles_fwd_;
-        T* per_thread = workspace_.data() + im2col_elements_ + threads_ * kernels::winograd_filter_scratch_elements(shape_.d1);
-        const T* w = bank_.weight_data();
-        const T* b = backward_data ? nullptr : bank_.bias_data();
-        // A tile with a NaN or Inf is recomputed by the definition (see kernels/nonfinite.hpp).
-        auto repair = [&](index_t n, index_t oy0, index_t ox0, index_t rows, index_t cols) {
-            const index_t depth = backward_data ? shape_.d1 : shape_.k;
-            for (index_t i = 0; i < rows; ++i)
-                for (index_t q = 0; q < cols; ++q) {
-                    T* at = out + ((n * p.out_h + oy0 + i) * p.out_w + ox0 + q) * depth;
-                    if (backward_data) kernels::direct_conv_backward_data_at(shape_, in, w, n, oy0 + i, ox0 + q, at);
-                    else kernels::direct_conv_forward_at(shape_, in, w, b, n, oy0 + i, ox0 + q, at);
-                }
-        };
-        kernels::winograd_conv(p, in, transformed, b, out, per_thread, tiles, threads_, repair);
-    }
-
-    // The weights packed for the forward pass (or backward-data) as the current algorithm
-    // multiplies them: packed now, unless the cache holds them (null for direct).
-    const T* packed_weights(bool backward_data) {
-        if (algorithm_ == ConvAlgorithm::direct) return nullptr;
+    // The weights packed as `plan` multiplies them: packed now, unless the cache holds them
+    // (null for a plan that reads them as they are).
+    const T* packed_weights(ConvPass pass, const kernels::ConvPlan<T>& plan) {
+        if (plan.packed_weight_elements() == 0) return nullptr;
+        const bool backward_data = pass == ConvPass::backward_data;
         std::uint64_t& packed_version = backward_data ? backward_packed_version_ : forward_packed_version_;
         AlignedBuffer<T>& packed = cache_packed_ && backward_data ? packed_backward_ : packed_forward_;
         if (cache_packed_ && packed_version == bank_.version()) return packed.data();
-        const T* w = bank_.weight_data();
-        if (algorithm_ == ConvAlgorithm::winograd) {
-            const auto p = backward_data ? kernels::WinogradProblem::backward_data(shape_)
-                                         : kernels::WinogradProblem::forward(shape_);
-            packed.resize(kernels::winograd_filter_elements<T>(p.c_in, p.c_out));
-            kernels::winograd_transform_filters(w, shape_.k, shape_.d1, backward_data, workspace_.data() + im2col_elements_,
-                                                packed.data(), threads_);
-        } else if (algorithm_ == ConvAlgorithm::implicit_gemm && !backward_data) {
-            packed.resize(kernels::implicit_gemm_packed_weight_elements<T>(shape_));
-            kernels::implicit_gemm_pack_weights(shape_, w, packed.data());
-        } else if (backward_data && implicit_dx_) {
-            packed.resize(kernels::implicit_gemm_packed_weight_elements<T>(kernels::implicit_gemm_backward_data_shape(shape_)));
-            kernels::implicit_gemm_pack_backward_data_weights(shape_, w, packed.data());
-        } else {
-            packed.resize(kernels::packed_weight_elements<T>(shape_));
-            if (backward_data) kernels::im2col_pack_backward_data_weights(shape_, w, packed.data(), threads_);
-            else kernels::im2col_pack_forward_weights(shape_, w, packed.data(), threads_);
-        }
+        packed.resize(plan.packed_weight_elements());
+        plan.pack_weights(bank_.weight_data(), packed.data(), workspace_.data());
         packed_version = cache_packed_ ? bank_.version() : kNotPacked;
         return packed.data();
     }
 
-    // Resolves geometry and algorithm and sizes the workspace once per input shape and thread
-    // count.
+    // Resolves the geometry and the thread count once per input shape and thread count; the
+    // passes' plans are then made as each pass first runs.
     void prepare(const Shape& input) {
         if (input == cached_input_ && requested_threads_ == num_threads()) return;
         requested_threads_ = num_threads();
         shape_ = conv_shape(input);
-        // Below ~0.25 MFLOP (a few microseconds) per thread, forking costs more than it saves.
-        threads_ = shape_.flops() < 2.5e5 * requested_threads_ ? 1 : requested_threads_;
-        cached_input_ = Shape{};  // until configured: a throw leaves the layer unprepared
-        if (autotune_ && requested_ == ConvAlgorithm::automatic) {
-            const auto tuned = std::find_if(tuned_.begin(), tuned_.end(), [&](const TunedShape& e) {
-                return e.input == input && e.threads == requested_threads_;
-            });
-            if (tuned != tuned_.end()) {
-                configure(tuned->algorithm);
-            } else {
-                const ConvAlgorithm fastest = fastest_algorithm();
-                tuned_.push_back({input, requested_threads_, fastest});
-                configure(fastest);
-            }
-        } else {
-            configure(select_algorithm(requested_, shape_));
+        threads_ = threads_for_flops(shape_.flops(), requested_threads_);
+        for (ConvPass pass : kAllConvPasses) {
+            plans_[index_of(pass)].reset();
+            chosen_[index_of(pass)] = ConvAlgorithm::automatic;
         }
+        workspace_.resize(0);
+        discard_packed_weights();
         cached_input_ = input;
     }
 
-    // Times forward + backward of each algorithm but direct that can run shape_ (a warm-up, then
+    // The plan of `pass` for shape_, made when first asked for: the forced algorithm (which
+    // throws if it cannot run the pass), the autotuned one, or the table's automatic choice.
+    kernels::ConvPlan<T>& plan_for(ConvPass pass) {
+        const std::size_t i = index_of(pass);
+        if (plans_[i]) return *plans_[i];
+        const ConvAlgorithm requested = requested_[i];
+        ConvAlgorithm a = requested;
+        if (requested == ConvAlgorithm::automatic)
+            a = autotune_ ? tuned_algorithm(pass) : automatic_algorithm<T>(pass, shape_, threads_);
+        else if (const std::string why = algorithm_refusal<T>(requested, pass, shape_); !why.empty())
+            throw std::invalid_argument(this->name() + ": ConvAlgorithm::" + to_string(requested) + " cannot run " +
+                                        to_string(pass) + " of " + shape_.to_string() + ": " + why);
+        make_plan(pass, a);
+        return *plans_[i];
+    }
+
+    // Makes algorithm a's plan for `pass` and grows the workspace to hold it.
+    void make_plan(ConvPass pass, ConvAlgorithm a) {
+        const std::size_t i = index_of(pass);
+        plans_[i] = conv_plan_table<T>(pass).find(a)->make({shape_, threads_, budget_});
+        chosen_[i] = a;
+        workspace_.resize(std::max(workspace_.size(), plans_[i]->workspace_elements()));
+        if (pass == ConvPass::backward_data) backward_packed_version_ = kNotPacked;
+        if (pass == ConvPass::forward) forward_packed_version_ = kNotPacked;
+    }
+
+    // The algorithm set_autotune() keeps for `pass` of shape_: remembered, or timed now.
+    ConvAlgorithm tuned_algorithm(ConvPass pass) {
+        for (const TunedPass& e : tuned_)
+            if (e.input == cached_input_ && e.threads == requested_threads_ && e.pass == pass) return e.algorithm;
+        const ConvAlgorithm fastest = fastest_algorithm(pass);
+        tuned_.push_back({cached_input_, requested_threads_, pass, fastest});
+        return fastest;
+    }
+
+    // Times `pass` with each plan of its table but direct that can run shape_ (a warm-up, then
     // the best of two) into scratch volumes and gradients, and returns the fastest. Releases the
     // buffers the candidates grew, so the layer holds only what the winner needs.
-    ConvAlgorithm fastest_algorithm() {
+    ConvAlgorithm fastest_algorithm(ConvPass pass) {
         Volume<T> x(shape_.input()), y(shape_.output()), dy(shape_.output()), dx(shape_.input());
         x.fill_random(1);
         dy.fill_random(2);
         AlignedBuffer<T> dw(bank_.weights().size()), db(shape_.k);
-        ConvAlgorithm best = select_algorithm(ConvAlgorithm::automatic, shape_);
+        kernels::ConvOperands<T> io;
+        io.x = x.data();
+        io.bias = bank_.bias_data();
+        io.y = y.data();
+        io.dy = dy.data();
+        io.dx = dx.data();
+        io.dw = dw.data();
+        io.db = db.data();
+        ConvAlgorithm best = automatic_algorithm<T>(pass, shape_, threads_);
         double best_seconds = std::numeric_limits<double>::infinity();
-        for (ConvAlgorithm a :
-             {ConvAlgorithm::gemm1x1, ConvAlgorithm::winograd, ConvAlgorithm::implicit_gemm, ConvAlgorithm::im2col}) {
-            if (!algorithm_applies(a, shape_)) continue;
+        for (const ConvPlanEntry<T>& e : conv_plan_table<T>(pass)) {
+            if (e.algorithm == ConvAlgorithm::direct || !e.refusal(shape_).empty()) continue;
             try {
-                configure(a);
-                auto step = [&] {
-                    forward_prepared(x, y);
-                    run_backward(x.data(), dy.data(), dx.data(), dw.data(), db.data());
-                };
-                step();
+                make_plan(pass, e.algorithm);
+                run_pass(pass, io);
                 for (int rep = 0; rep < 2; ++rep) {
                     const auto start = std::chrono::steady_clock::now();
-                    step();
+                    run_pass(pass, io);
                     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-                    if (seconds < best_seconds) best_seconds = seconds, best = a;
+                    if (seconds < best_seconds) best_seconds = seconds, best = e.algorithm;
                 }
             } catch (const std::length_error&) {
                 // Its buffers would pass the memory limit (set_memory_limit_bytes): not a candidate.
             }
         }
+        plans_[index_of(pass)].reset();
         workspace_ = AlignedBuffer<T>();
+        for (const auto& plan : plans_)  // the other passes' plans made so far
+            if (plan) workspace_.resize(std::max(workspace_.size(), plan->workspace_elements()));
         packed_forward_ = AlignedBuffer<T>();
         packed_backward_ = AlignedBuffer<T>();
+        discard_packed_weights();
         return best;
-    }
-
-    // Sizes the workspace for algorithm `a` on shape_ and threads_.
-    void configure(ConvAlgorithm a) {
-        algorithm_ = a;
-        index_t elements = 0;
-        if (algorithm_ != ConvAlgorithm::direct) {
-            block_rows_ = kernels::im2col_block_rows(shape_, budget_, sizeof(T), threads_);
-            forward_block_rows_ = kernels::im2col_forward_block_rows<T>(shape_, budget_, threads_);
-            elements = kernels::im2col_workspace_elements<T>(shape_, std::max(block_rows_, forward_block_rows_), threads_,
-                                                             algorithm_ == ConvAlgorithm::gemm1x1, false);
-        }
-        im2col_elements_ = elements;
-        if (algorithm_ == ConvAlgorithm::winograd) {
-            // After the im2col part (used for db): the filter transform's scratch, then the
-            // per-thread blocks of whichever pass needs more.
-            const auto fwd = kernels::WinogradProblem::forward(shape_);
-            const auto bwd = kernels::WinogradProblem::backward_data(shape_);
-            winograd_block_tiles_fwd_ = kernels::winograd_block_tiles<T>(fwd, budget_);
-            winograd_block_tiles_bwd_ = kernels::winograd_block_tiles<T>(bwd, budget_);
-            const index_t per_thread =
-                std::max(kernels::winograd_thread_elements<T>(fwd, winograd_block_tiles_fwd_),
-                         kernels::winograd_thread_elements<T>(bwd, winograd_block_tiles_bwd_));
-            elements = checked_add(elements,
-                                   checked_add(threads_ * kernels::winograd_filter_scratch_elements(shape_.d1),
-                                               checked_mul(per_thread, threads_, "workspace"), "workspace"),
-                                   "workspace");
-        }
-        // Backward-weights reads patches in place wherever it can (it measured 1.0-1.9x im2col's
-        // speed on the benchmark suite).
-        // (gemm1x1 reads x in place already.)
-        implicit_dw_ = algorithm_ != ConvAlgorithm::direct && algorithm_ != ConvAlgorithm::gemm1x1 &&
-                       kernels::implicit_gemm_dw_applies<T>(shape_, threads_);
-        implicit_offset_ = elements;
-        const index_t budget_elements = budget_ / static_cast<index_t>(sizeof(T));
-        index_t implicit_elements = 0;
-        if (algorithm_ == ConvAlgorithm::implicit_gemm) {
-            implicit_plan_ = kernels::ImplicitGemmPlan::make(shape_, budget_elements, threads_, 4,
-                                                             !kernels::forward_splits_filters<T>(shape_, threads_));
-            implicit_elements = kernels::implicit_gemm_workspace_elements<T>(shape_, implicit_plan_, threads_, false);
-        }
-        // Backward-data as a forward conv over dY, where the implicit forward runs and that pays off.
-        implicit_dx_ = algorithm_ == ConvAlgorithm::implicit_gemm && kernels::implicit_gemm_backward_data_pays_off<T>(shape_);
-        if (implicit_dx_) {
-            const ConvShape turned = kernels::implicit_gemm_backward_data_shape(shape_);
-            implicit_dx_plan_ = kernels::ImplicitGemmPlan::make(turned, budget_elements, threads_, 4,
-                                                                !kernels::forward_splits_filters<T>(turned, threads_));
-            implicit_elements = std::max(
-                implicit_elements, kernels::implicit_gemm_workspace_elements<T>(turned, implicit_dx_plan_, threads_, false));
-        }
-        if (implicit_dw_) {
-            const bool split = kernels::implicit_gemm_dw_splits_taps<T>(shape_, threads_);
-            implicit_dw_plan_ = kernels::ImplicitGemmPlan::make(shape_, budget_elements, split ? 1 : threads_, 1);
-            implicit_elements = std::max(
-                implicit_elements, kernels::implicit_gemm_workspace_elements<T>(shape_, implicit_dw_plan_, threads_, false));
-        }
-        elements = checked_add(elements, implicit_elements, "workspace");  // last
-        workspace_.resize(elements);
-        bias_partials_.resize(kernels::conv_bias_gradient_scratch_elements(shape_.k, threads_));
-        discard_packed_weights();  // the layout depends on the algorithm
     }
 
     ConvParams params_;
@@ -435,30 +351,25 @@ private:
     AlignedBuffer<T> workspace_;
     AlignedBuffer<T> packed_forward_;   // packed weights (both passes unless cached)
     AlignedBuffer<T> packed_backward_;  // backward-data's, with set_cache_packed_weights()
-    AlignedBuffer<T> bias_partials_;    // per-thread partial sums of db
     static constexpr std::uint64_t kNotPacked = ~std::uint64_t{0};
     bool cache_packed_ = false;
     std::uint64_t forward_packed_version_ = kNotPacked, backward_packed_version_ = kNotPacked;  // bank_.version() packed
     index_t budget_ = kDefaultWorkspaceBudget;
-    ConvAlgorithm requested_ = ConvAlgorithm::automatic;
-    ConvAlgorithm algorithm_ = ConvAlgorithm::automatic;
+    std::array<ConvAlgorithm, 3> requested_{ConvAlgorithm::automatic, ConvAlgorithm::automatic,
+                                            ConvAlgorithm::automatic};
+    std::array<ConvAlgorithm, 3> chosen_{ConvAlgorithm::automatic, ConvAlgorithm::automatic,
+                                         ConvAlgorithm::automatic};
+    std::array<std::unique_ptr<kernels::ConvPlan<T>>, 3> plans_;  // per pass, for shape_; made on first use
     bool autotune_ = false;
-    struct TunedShape {
+    struct TunedPass {
         Shape input;
         int threads;
+        ConvPass pass;
         ConvAlgorithm algorithm;
     };
-    std::vector<TunedShape> tuned_;  // set_autotune's choices
+    std::vector<TunedPass> tuned_;  // set_autotune's choices
     Shape cached_input_{};
     ConvShape shape_{};
-    index_t block_rows_ = 1;          // backward-data in two colours
-    index_t forward_block_rows_ = 1;  // blocks that need no colouring
-    index_t im2col_elements_ = 0;
-    index_t winograd_block_tiles_fwd_ = 0, winograd_block_tiles_bwd_ = 0;
-    kernels::ImplicitGemmPlan implicit_plan_{}, implicit_dw_plan_{}, implicit_dx_plan_{};
-    bool implicit_dw_ = false;     // backward-weights through the implicit GEMM
-    bool implicit_dx_ = false;     // backward-data through the implicit forward
-    index_t implicit_offset_ = 0;  // of its part of the workspace
     int requested_threads_ = 0;
     int threads_ = 1;
 };

@@ -1,0 +1,89 @@
+// The seam between a conv layer and its algorithms: one plan per algorithm and pass.
+//
+// Each kernel file (im2col_conv.hpp, implicit_gemm_conv.hpp, winograd.hpp, direct_conv.hpp)
+// ends with a plan type for every pass it runs. A plan type says whether it applies to a
+// ConvShape (and why not, as text) and whether the automatic choice takes it; an instance,
+// made for one shape, thread count and workspace budget, sizes its workspace and its packed
+// weights, packs the weights, and runs the pass. The layer holds one chosen plan per pass and
+// one workspace it hands to whichever runs; it never looks inside either.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "convlayer/core/conv_shape.hpp"
+
+namespace convlayer {
+
+/// The three computations of a conv layer.
+enum class ConvPass {
+    forward,           ///< y = conv(x, W) + b
+    backward_data,     ///< dx from dy and W
+    backward_weights,  ///< dW and db from x and dy
+};
+
+inline constexpr ConvPass kAllConvPasses[] = {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weights};
+
+inline const char* to_string(ConvPass p) {
+    switch (p) {
+        case ConvPass::forward: return "forward";
+        case ConvPass::backward_data: return "backward-data";
+        case ConvPass::backward_weights: return "backward-weights";
+    }
+    return "?";
+}
+
+namespace kernels {
+
+/// What a plan is made for.
+struct ConvPlanContext {
+    ConvShape shape;
+    int threads = 1;            ///< threads the pass runs on
+    index_t budget_bytes = 0;   ///< per-thread bound on blocks of patches or tiles
+};
+
+/// The tensors of one pass; each pass reads and writes only its own fields.
+template <typename T>
+struct ConvOperands {
+    const T* x = nullptr;        ///< input: forward, backward-weights
+    const T* weights = nullptr;  ///< OHWI: forward, backward-data
+    const T* packed = nullptr;   ///< pack_weights()'s output: forward, backward-data
+    const T* bias = nullptr;     ///< forward; may be null
+    const T* dy = nullptr;       ///< backward passes
+    T* y = nullptr;              ///< forward
+    T* dx = nullptr;             ///< backward-data
+    T* dw = nullptr;             ///< backward-weights (OHWI, overwritten)
+    T* db = nullptr;             ///< backward-weights; may be null (overwritten)
+};
+
+/// One algorithm's pass, made for one ConvPlanContext.
+template <typename T>
+class ConvPlan {
+public:
+    virtual ~ConvPlan() = default;
+    /// Values of workspace run() and pack_weights() need.
+    virtual index_t workspace_elements() const = 0;
+    /// Values of pack_weights()'s output (0: the pass reads the weights as they are).
+    virtual index_t packed_weight_elements() const { return 0; }
+    /// The OHWI weights w in the layout run() multiplies, into `packed`.
+    virtual void pack_weights(const T* /*w*/, T* /*packed*/, T* /*workspace*/) const {}
+    /// The pass itself, with the definition's pattern of NaN and Inf (nonfinite.hpp).
+    virtual void run(const ConvOperands<T>& io, T* workspace) const = 0;
+};
+
+/// n values rounded up to whole 64-byte cache lines: where a plan starts the next part of its
+/// workspace, so that every part is as aligned as the workspace.
+template <typename T>
+constexpr index_t cache_line_elements(index_t n) {
+    constexpr index_t line = 64 / static_cast<index_t>(sizeof(T));
+    return (n + line - 1) / line * line;
+}
+
+/// Makes plan type P for a context.
+template <typename P, typename T = typename P::Scalar>
+std::unique_ptr<ConvPlan<T>> make_plan(const ConvPlanContext& c) {
+    return std::make_unique<P>(c);
+}
+
+}  // namespace kernels
+}  // namespace convlayer
