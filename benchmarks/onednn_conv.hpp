@@ -27,7 +27,7 @@ public:
         const auto dst_md = dnnl::memory::desc(dst, dt::f32, tag::nhwc);
         const auto any_w = dnnl::memory::desc(wei, dt::f32, tag::any);
         const auto bias_md = dnnl::memory::desc(bias, dt::f32, tag::a);
-        const auto alg = dnnl::algorithm::convolution_direct;
+        const auto alg = dnnl::algorithm::convolution_auto;  // oneDNN's own choice: its best
 
         fwd_pd_ = dnnl::convolution_forward::primitive_desc(
             dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, src_md, any_w, bias_md, dst_md,
