@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "convlayer/convlayer.hpp"
 #include "convlayer/layers/conv_layer.hpp"
 #include "convlayer/layers/dense_layer.hpp"
 #include "convlayer/layers/flatten_layer.hpp"
@@ -139,6 +140,35 @@ TEST(Sequential, NoAllocationAfterTheFirstBatch) {
         net.backward(x, dy, &dx);
     }
     EXPECT_EQ(allocations.count(), 0);
+}
+
+// Every kind of layer (and every conv algorithm's plans) sizes its buffers on the first batch:
+// a training step (forward, loss, backward, optimiser) allocates nothing after it.
+TEST(Sequential, NoLayerAllocatesAfterTheFirstTrainingStep) {
+    Sequential<float> net(Shape{4, 20, 20, 3});
+    net.emplace<ConvLayer<float>>(3, 64, 3, 1, 1);  // implicit GEMM
+    net.emplace<ReluLayer<float>>();
+    auto& winograd = net.emplace<ConvLayer<float>>(64, 64, 3, 1, 1);
+    winograd.set_algorithm(ConvAlgorithm::winograd);
+    winograd.set_algorithm(ConvPass::backward_weights, ConvAlgorithm::im2col);
+    net.emplace<PoolLayer<float>>(PoolKind::max, 2, 2);
+    net.emplace<Conv1x1Layer<float>>(64, 16);  // gemm1x1
+    auto& strided = net.emplace<ConvLayer<float>>(16, 16, 4, 2, 1);
+    strided.set_algorithm(ConvAlgorithm::im2col);
+    net.emplace<PoolLayer<float>>(PoolKind::average, 3, 1, 1);
+    net.emplace<LocallyConnectedLayer<float>>(ConvParams(16, 4, 3), HW(5, 5));
+    net.emplace<FlattenLayer<float>>();
+    net.emplace<DenseLayer<float>>(3 * 3 * 4, 5);
+    initialize(net, Init::he_normal, 3);
+    Adam<float> adam(0.001f);
+    ClassifierTrainer<float> trainer(net, adam);
+    Volume<float> x(4, 20, 20, 3);
+    x.fill_random(4);
+    const std::vector<int> labels{0, 1, 2, 3};
+    trainer.train_batch(x, labels);
+    const support::AllocationCounter allocations;
+    for (int i = 0; i < 3; ++i) trainer.train_batch(x, labels);
+    EXPECT_EQ(allocations.count(), 0) << allocations.largest_bytes() << " bytes the largest";
 }
 
 TEST(Sequential, SummaryListsLayersShapesAndTotals) {

@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "convlayer/core/aligned_buffer.hpp"
 #include "convlayer/core/threading.hpp"
+#include "convlayer/kernels/linear.hpp"
 #include "convlayer/layers/filter_bank.hpp"
 #include "convlayer/layers/layer.hpp"
 
@@ -18,7 +20,8 @@ namespace convlayer {
 /// Weights are stored row-major out x in, the layout of PyTorch's nn.Linear, which is also OHWI
 /// for a conv whose filter covers the whole input. As an Eigen matrix that is in x out
 /// column-major (weights(): one column per output neuron). One GEMM per batch and pass:
-///   Y = X W^T + 1 b^T,   dX = dY W,   dW^T = X^T dY,   db = column sums of dY.
+///   Y = X W^T + 1 b^T,   dX = dY W,   dW^T = X^T dY,   db = column sums of dY,
+/// on the packed micro-kernel (kernels/linear.hpp) and num_threads() threads.
 template <typename T>
 class DenseLayer : public Layer<T> {
 public:
@@ -61,26 +64,29 @@ public:
 
 protected:
     void do_forward(const Volume<T>& x, Volume<T>& y) override {
-        const SerialEigenGemm serial;
-        RowMatrixMap<T> out(y.data(), x.shape().n, out_);
-        out.noalias() = samples(x) * weights();
-        out.rowwise() += bank_.bias().transpose();
+        const kernels::LinearPlan<T>& plan = prepare(x.shape().n);
+        plan.forward(x.data(), in_, bank_.weight_data(), bank_.bias_data(), y.data(), out_, workspace_.data(), threads_);
     }
     void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
-        const SerialEigenGemm serial;
-        const auto grad_out = samples(dy);
-        weight_gradient().noalias() = samples(x).transpose() * grad_out;
-        bias_gradient() = grad_out.colwise().sum().transpose();
-        if (dx) RowMatrixMap<T>(dx->data(), x.shape().n, in_).noalias() = grad_out * weights().transpose();
+        const kernels::LinearPlan<T>& plan = prepare(x.shape().n);
+        plan.backward_weights(x.data(), in_, dy.data(), out_, bank_.weight_grad_data(), bank_.bias_grad_data(),
+                              workspace_.data(), threads_);
+        if (dx) plan.backward_data(dy.data(), out_, bank_.weight_data(), dx->data(), in_, workspace_.data(), threads_);
     }
 
 private:
-    /// A volume as an N x (H*W*D) row-major matrix, one row per sample.
-    static ConstRowMatrixMap<T> samples(const Volume<T>& v) {
-        return ConstRowMatrixMap<T>(v.data(), v.shape().n, v.size() / v.shape().n);
+    // The products' plan and workspace for a batch of n samples (and the thread count).
+    const kernels::LinearPlan<T>& prepare(index_t n) {
+        const int threads = threads_for_flops(2.0 * static_cast<double>(n) * static_cast<double>(in_ * out_), num_threads());
+        if (n != plan_.s.rows || threads != threads_) {
+            plan_ = kernels::LinearPlan<T>({n, in_, out_});
+            threads_ = threads;
+            workspace_.resize(plan_.workspace_elements(threads_));
+        }
+        return plan_;
     }
 
-    // A dense layer is a 1x1 conv over an in-channel input: the same bank of one filter per output.
+    // A dense layer is a 1x1 conv over an in-channel input.
     static ConvParams validated(index_t in, index_t out) {
         if (in <= 0 || out <= 0) {
             std::ostringstream os;
@@ -92,6 +98,9 @@ private:
 
     index_t in_, out_;
     FilterBank<T> bank_;
+    kernels::LinearPlan<T> plan_{kernels::LinearShape{}};
+    int threads_ = 1;
+    AlignedBuffer<T> workspace_;
 };
 
 }  // namespace convlayer
