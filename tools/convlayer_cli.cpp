@@ -692,6 +692,11 @@ std::string algorithm_label(const Measurement& m) {
     return s;
 }
 
+// Whether two measurements are the same algorithm refused for the same reason.
+bool same_refusal(const Measurement& a, const Measurement& b) {
+    return a.requested == b.requested && !a.applicable && !b.applicable && a.reason == b.reason;
+}
+
 std::string ms_text(double ms) { return fixed(ms, ms < 1 ? 4 : 3); }
 std::string gflops_text(double g) { return std::isfinite(g) ? fixed(g, g < 10 ? 2 : g < 100 ? 1 : 0) : "-"; }
 
@@ -711,14 +716,18 @@ void print_table(std::ostream& o, const std::vector<ConfigResult>& all, const Be
         for (std::size_t i = 0; i < r.results.size(); ++i) {
             const Measurement& m = r.results[i];
             if (!m.applicable) {
-                // One line per algorithm when every pass gives the same reason.
-                const bool every_pass = std::all_of(r.results.begin(), r.results.end(), [&](const Measurement& o) {
-                    return o.requested != m.requested || (!o.applicable && o.reason == m.reason);
+                // One line per run of passes with the same reason, naming them unless they are all.
+                if (i > 0 && same_refusal(r.results[i - 1], m)) continue;
+                std::string passes;
+                std::size_t j = i;
+                for (; j < r.results.size() && same_refusal(r.results[j], m); ++j)
+                    passes += (j > i ? "," : "") + std::string(bench::pass_name(r.results[j].pass));
+                const bool every_pass = std::all_of(r.results.begin(), r.results.end(), [&](const Measurement& e) {
+                    return e.requested != m.requested || same_refusal(e, m);
                 });
-                if (every_pass && i > 0 && r.results[i - 1].requested == m.requested) continue;
-                o << "  " << std::left << std::setw(23) << algorithm_label(m)
-                  << (every_pass ? std::string() : std::string(bench::pass_name(m.pass)) + "  ") << "not applicable: "
-                  << m.reason << "\n";
+                o << "  " << std::left << std::setw(23) << algorithm_label(m);
+                if (!every_pass) o << std::setw(13) << passes;
+                o << "not applicable: " << m.reason << "\n";
                 continue;
             }
             o << "  " << std::left << std::setw(23) << algorithm_label(m) << std::setw(13) << bench::pass_name(m.pass)
