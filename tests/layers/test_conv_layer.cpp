@@ -598,6 +598,29 @@ TEST(ConvLayerAlgorithms, ForcedAlgorithmRunsEveryPassOrNamesThePassItCannot) {
     EXPECT_EQ(strided.requested_algorithm(ConvPass::forward), ConvAlgorithm::implicit_gemm);
 }
 
+// A copied layer has its own weights, workspace and plans: both run, and writing one leaves
+// the other as it was.
+TEST(ConvLayer, CopiesRunIndependently) {
+    ConvLayer<float> original(4, 6, 3, 1, 1);
+    randomize(original, 1);
+    Volume<float> x(2, 9, 9, 4), y1, y2, dx1, dx2;
+    x.fill_random(2);
+    original.forward(x, y1);
+    ConvLayer<float> copy = original;
+    copy.forward(x, y2);
+    EXPECT_EQ(y1.flat(), y2.flat());
+    EXPECT_EQ(copy.algorithm(ConvPass::forward), original.algorithm(ConvPass::forward));
+    Volume<float> dy(y1.shape());
+    dy.fill_random(3);
+    original.backward(x, dy, &dx1);
+    copy.backward(x, dy, &dx2);
+    EXPECT_EQ(dx1.flat(), dx2.flat());
+    copy.weights().setZero();
+    original.forward(x, y2);
+    EXPECT_EQ(y1.flat(), y2.flat()) << "the original kept its weights";
+    EXPECT_FALSE(copy.forward(x).flat().isApprox(y1.flat()));
+}
+
 // Refusing implicit_gemm under pad_to_fit names the far-edge zeros the policy adds, which are
 // the padding the user did not ask for.
 TEST(ConvLayerAlgorithms, ImplicitGemmRefusalNamesTheFitPolicysZeros) {

@@ -71,6 +71,30 @@ public:
     virtual void run(const ConvOperands<T>& io, T* workspace) const = 0;
 };
 
+/// A layer's plan for one pass. A copy starts empty: the copied layer makes its own plans when
+/// its passes next run (a plan is cheap to make, and the copy may be given other weights).
+template <typename T>
+class ConvPlanSlot {
+public:
+    ConvPlanSlot() = default;
+    ConvPlanSlot(const ConvPlanSlot&) {}
+    ConvPlanSlot& operator=(const ConvPlanSlot&) {
+        plan_.reset();
+        return *this;
+    }
+    ConvPlanSlot(ConvPlanSlot&&) noexcept = default;
+    ConvPlanSlot& operator=(ConvPlanSlot&&) noexcept = default;
+    ~ConvPlanSlot() = default;
+
+    explicit operator bool() const { return plan_ != nullptr; }
+    ConvPlan<T>& operator*() const { return *plan_; }
+    ConvPlan<T>* operator->() const { return plan_.get(); }
+    void reset(std::unique_ptr<ConvPlan<T>> plan = nullptr) { plan_ = std::move(plan); }
+
+private:
+    std::unique_ptr<ConvPlan<T>> plan_;
+};
+
 /// n values rounded up to whole 64-byte cache lines: where a plan starts the next part of its
 /// workspace, so that every part is as aligned as the workspace.
 template <typename T>

@@ -287,7 +287,7 @@ private:
     // Makes algorithm a's plan for `pass` and grows the workspace to hold it.
     void make_plan(ConvPass pass, ConvAlgorithm a) {
         const std::size_t i = index_of(pass);
-        plans_[i] = conv_plan_table<T>(pass).find(a)->make({shape_, threads_, budget_});
+        plans_[i].reset(conv_plan_table<T>(pass).find(a)->make({shape_, threads_, budget_}));
         chosen_[i] = a;
         workspace_.resize(std::max(workspace_.size(), plans_[i]->workspace_elements()));
         if (pass == ConvPass::backward_data) backward_packed_version_ = kNotPacked;
@@ -359,7 +359,7 @@ private:
                                             ConvAlgorithm::automatic};
     std::array<ConvAlgorithm, 3> chosen_{ConvAlgorithm::automatic, ConvAlgorithm::automatic,
                                          ConvAlgorithm::automatic};
-    std::array<std::unique_ptr<kernels::ConvPlan<T>>, 3> plans_;  // per pass, for shape_; made on first use
+    std::array<kernels::ConvPlanSlot<T>, 3> plans_;  // per pass, for shape_; made on first use (not copied)
     bool autotune_ = false;
     struct TunedPass {
         Shape input;
