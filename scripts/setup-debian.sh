@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages convlayer's build, tests and demos need, when missing.
 # Usage: scripts/setup-debian.sh [extra-package ...]
 set -euo pipefail
-packages=(cmake g++ libeigen3-dev libgtest-dev libbenchmark-dev zlib1g-dev libpng-dev dataset-fashion-mnist clang libclang-rt-14-dev libomp-dev "$@")
+packages=(cmake g++ libeigen3-dev libgtest-dev libbenchmark-dev doxygen zlib1g-dev libpng-dev dataset-fashion-mnist clang libclang-rt-14-dev libomp-dev "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

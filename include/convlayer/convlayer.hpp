@@ -37,3 +37,17 @@
 #include "convlayer/nn/sequential.hpp"
 #include "convlayer/nn/trainer.hpp"
 #include "convlayer/nn/weights_file.hpp"
+
+/// \namespace convlayer
+/// Everything public in convlayer: Volume<T> and its shapes, the conv geometry, the layers,
+/// Sequential networks, initialisers, optimisers and training. Names in a `detail` namespace are
+/// internal and may change without notice.
+
+/// \namespace convlayer::kernels
+/// The computational kernels behind the layers: im2col, the packed GEMM micro-kernel, the conv
+/// algorithms and their plans (ConvPlan), pooling, bias gradients and the NaN/Inf repairs. Public
+/// for tools, benchmarks and tests; most users need only the layers.
+
+/// \namespace convlayer::io
+/// File formats and images: IDX (MNIST), NumPy .npy, PGM/PPM, PNG, and line plots. Not in the
+/// umbrella header: include `convlayer/io/<format>.hpp` (idx.hpp needs zlib, png.hpp libpng).

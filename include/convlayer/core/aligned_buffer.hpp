@@ -18,6 +18,7 @@
 
 namespace convlayer {
 
+/// Alignment of every AlignedBuffer allocation, in bytes: one cache line, one AVX-512 register.
 inline constexpr std::size_t kAlignment = 64;
 
 namespace detail {
@@ -36,6 +37,8 @@ inline void set_memory_limit_bytes(index_t bytes) {
     detail::memory_limit_setting().store(bytes);
 }
 
+/// Owning, kAlignment-aligned array of trivially copyable T, uninitialised on growth; it
+/// keeps its capacity when shrunk, so workspaces can be reused without allocating.
 template <typename T>
 class AlignedBuffer {
     static_assert(std::is_trivially_copyable<T>::value,
@@ -43,9 +46,14 @@ class AlignedBuffer {
 
 public:
     AlignedBuffer() = default;
+    /// A buffer of `count` uninitialised elements; std::length_error when `count` is negative or
+    /// its bytes exceed memory_limit_bytes().
     explicit AlignedBuffer(index_t count) { resize(count); }
+    /// Deep copy of `other`'s elements (its size, not its capacity).
     AlignedBuffer(const AlignedBuffer& other) { *this = other; }
+    /// Takes `other`'s storage; `other` is left empty.
     AlignedBuffer(AlignedBuffer&& other) noexcept { swap(other); }
+    /// Copies `other`'s elements, reallocating only when they exceed this buffer's capacity.
     AlignedBuffer& operator=(const AlignedBuffer& other) {
         if (this != &other) {
             resize(other.size_);
@@ -53,6 +61,7 @@ public:
         }
         return *this;
     }
+    /// Takes `other`'s storage and frees this buffer's; `other` is left empty.
     AlignedBuffer& operator=(AlignedBuffer&& other) noexcept {
         AlignedBuffer tmp(std::move(other));
         swap(tmp);
@@ -79,17 +88,24 @@ public:
         size_ = count;
     }
 
+    /// Exchanges storage, size and capacity with `other`, without copying elements.
     void swap(AlignedBuffer& other) noexcept {
         std::swap(data_, other.data_);
         std::swap(size_, other.size_);
         std::swap(capacity_, other.capacity_);
     }
 
+    /// First element (null before the first allocation); kAlignment-aligned.
     T* data() noexcept { return data_; }
+    /// First element, read-only (null before the first allocation).
     const T* data() const noexcept { return data_; }
+    /// Number of elements in use.
     index_t size() const noexcept { return size_; }
+    /// Number of elements allocated; resize() up to this does not allocate.
     index_t capacity() const noexcept { return capacity_; }
+    /// Element `i`, unchecked.
     T& operator[](index_t i) noexcept { return data_[i]; }
+    /// Element `i`, read-only, unchecked.
     const T& operator[](index_t i) const noexcept { return data_[i]; }
 
 private:

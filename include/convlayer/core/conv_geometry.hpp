@@ -25,6 +25,7 @@ enum class FitPolicy {
     pad_to_fit,  ///< ceil: zero-pad the far edge so the last window fits
 };
 
+/// The policy's name as spelled in code: "exact", "crop" or "pad_to_fit".
 inline const char* to_string(FitPolicy p) {
     switch (p) {
         case FitPolicy::exact: return "exact";
@@ -36,12 +37,18 @@ inline const char* to_string(FitPolicy p) {
 
 /// A pair of extents along height and width (kernel, stride, padding or dilation).
 struct HW {
+    /// Extent along the height (y).
     index_t h = 0;
+    /// Extent along the width (x).
     index_t w = 0;
     constexpr HW() = default;
+    /// The same extent along both axes; implicit, so `3` means 3x3.
     constexpr HW(index_t both) : h(both), w(both) {}  // NOLINT: implicit by design (F=3 -> 3x3)
+    /// Height `h_` and width `w_`.
     constexpr HW(index_t h_, index_t w_) : h(h_), w(w_) {}
+    /// True when both extents are equal.
     friend constexpr bool operator==(HW a, HW b) { return a.h == b.h && a.w == b.w; }
+    /// True when either extent differs.
     friend constexpr bool operator!=(HW a, HW b) { return !(a == b); }
 };
 

@@ -25,13 +25,16 @@ struct ConvParams {
     HW stride{1, 1};       ///< S
     HW pad{0, 0};          ///< P: zeros added on each side
     HW dilation{1, 1};     ///< 1 = none (PyTorch's convention)
-    FitPolicy fit = FitPolicy::exact;
+    FitPolicy fit = FitPolicy::exact;  ///< what a non-integer output extent does
 
     ConvParams() = default;
+    /// D1 input channels, K filters of F (height x width), stride S and padding P on each side.
     ConvParams(index_t d1, index_t k, HW f, HW s = 1, HW p = 0)
         : in_depth(d1), filters(k), kernel(f), stride(s), pad(p) {}
 
+    /// Sets the dilation; returns *this, for chaining.
     ConvParams& with_dilation(HW d) { dilation = d; return *this; }
+    /// Sets the fit policy; returns *this, for chaining.
     ConvParams& with_fit(FitPolicy f) { fit = f; return *this; }
 
     /// Throws std::invalid_argument naming the first bad hyperparameter; std::length_error when
@@ -61,9 +64,11 @@ struct ConvShape {
     index_t k = 0;   ///< filters = output depth
     AxisGeometry y;  ///< height axis
     AxisGeometry x;  ///< width axis
-    FitPolicy fit = FitPolicy::exact;
+    FitPolicy fit = FitPolicy::exact;  ///< the policy the axes were resolved under
 
+    /// The input batch shape N x H x W x D1.
     Shape input() const { return {n, y.in, x.in, d1}; }
+    /// The output batch shape N x H2 x W2 x K.
     Shape output() const { return {n, y.out, x.out, k}; }
     /// Length of one im2col row / one filter: Fh*Fw*D1.
     index_t patch_length() const { return y.kernel * x.kernel * d1; }

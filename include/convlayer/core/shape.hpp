@@ -29,9 +29,11 @@ struct Shape {
         return os.str();
     }
 
+    /// True when all four extents are equal.
     friend bool operator==(const Shape& a, const Shape& b) {
         return a.n == b.n && a.h == b.h && a.w == b.w && a.d == b.d;
     }
+    /// True when any extent differs.
     friend bool operator!=(const Shape& a, const Shape& b) { return !(a == b); }
 };
 

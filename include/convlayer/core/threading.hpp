@@ -1,19 +1,14 @@
 // Threads: one knob for the whole library, OpenMP when it is enabled, serial otherwise.
 //
 // convlayer parallelises inside each layer call (over blocks of output positions) and runs its own
-// GEMM micro-kernel on each block; the one layer still on Eigen's product (LocallyConnectedLayer)
-// holds a SerialEigenGemm guard while it computes, so Eigen's own GEMM threads never nest inside
-// (or compete with) convlayer's. The thread count
-// starts at OpenMP's default (OMP_NUM_THREADS, else the number of cores) and is changed by
-// set_num_threads().
+// GEMM micro-kernel on each block; no layer calls Eigen's matrix product, so Eigen's own GEMM
+// threads never nest inside convlayer's. The thread count starts at OpenMP's default
+// (OMP_NUM_THREADS, else the number of cores) and is changed by set_num_threads().
 #pragma once
 
 #include <algorithm>
-#include <mutex>
 #include <stdexcept>
 #include <string>
-
-#include <Eigen/Core>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -46,7 +41,7 @@ inline int& thread_count_setting() {
 }
 }  // namespace detail
 
-/// Threads convlayer (and Eigen's GEMM outside convlayer's parallel regions) will use.
+/// Threads convlayer will use.
 inline int num_threads() { return detail::thread_count_setting(); }
 
 /// Sets convlayer's thread count (std::invalid_argument if n < 1). Without OpenMP any n is
@@ -62,38 +57,6 @@ inline constexpr double kMinFlopsPerThread = 2.5e5;
 /// The threads a call of `flops` FLOPs runs on: `threads`, or 1 when each would get less than
 /// kMinFlopsPerThread.
 inline int threads_for_flops(double flops, int threads) { return flops < kMinFlopsPerThread * threads ? 1 : threads; }
-
-/// While alive, Eigen's GEMM runs on one thread (Eigen::setNbThreads(1)); the previous setting
-/// is restored when the last guard alive ends. Eigen's setting is one global, so guards are
-/// counted under a mutex: layers running concurrently on several std::threads write it only when
-/// the first guard starts and the last one ends, never while another layer computes.
-class SerialEigenGemm {
-public:
-    SerialEigenGemm() {
-        const std::lock_guard<std::mutex> lock(state().mutex);
-        if (state().active++ == 0) {
-            state().saved = Eigen::nbThreads();
-            Eigen::setNbThreads(1);
-        }
-    }
-    ~SerialEigenGemm() {
-        const std::lock_guard<std::mutex> lock(state().mutex);
-        if (--state().active == 0) Eigen::setNbThreads(state().saved);
-    }
-    SerialEigenGemm(const SerialEigenGemm&) = delete;
-    SerialEigenGemm& operator=(const SerialEigenGemm&) = delete;
-
-private:
-    struct State {
-        std::mutex mutex;
-        int active = 0;
-        int saved = 1;
-    };
-    static State& state() {
-        static State s;
-        return s;
-    }
-};
 
 /// Calls f(i, thread) for i in [0, count), spread statically over `threads` threads
 /// (thread in [0, threads)). Runs serially when threads == 1, without OpenMP, or when already

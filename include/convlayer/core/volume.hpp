@@ -36,11 +36,13 @@ class Volume {
     static_assert(std::is_floating_point<T>::value, "Volume<T>: T must be float or double");
 
 public:
+    /// The element type (float or double).
     using Scalar = T;
 
     Volume() = default;
     /// Owning volume of `shape`, zero-filled. Throws std::invalid_argument on a non-positive extent.
     explicit Volume(const Shape& shape) { resize(shape); zero(); }
+    /// Owning, zero-filled volume of N=n, H=h, W=w, D=d; throws like Volume(const Shape&).
     Volume(index_t n, index_t h, index_t w, index_t d) : Volume(Shape{n, h, w, d}) {}
 
     /// Non-owning view over `data`, which must hold shape.size() elements and outlive the view.
@@ -54,8 +56,12 @@ public:
         return v;
     }
 
+    /// Owning deep copy of `other`, also when `other` is a view.
     Volume(const Volume& other) : Volume() { *this = other; }
+    /// Takes `other`'s storage (or its view); `other` is left empty.
     Volume(Volume&& other) noexcept { swap(other); }
+    /// Copies `other`'s shape and elements into owning storage. A view assigned to becomes owning:
+    /// its old buffer is not written.
     Volume& operator=(const Volume& other) {
         if (this == &other) return *this;
         owning_ = true;
@@ -65,12 +71,14 @@ public:
         std::copy(other.data_, other.data_ + other.size(), data_);
         return *this;
     }
+    /// Takes `other`'s storage (or its view) and frees this volume's; `other` is left empty.
     Volume& operator=(Volume&& other) noexcept {
         Volume tmp(std::move(other));
         swap(tmp);
         return *this;
     }
 
+    /// Exchanges storage, shape and ownership with `other`, without copying elements.
     void swap(Volume& other) noexcept {
         storage_.swap(other.storage_);
         std::swap(data_, other.data_);
@@ -94,19 +102,29 @@ public:
         shape_ = shape;
     }
 
+    /// The extents N, H, W, D.
     const Shape& shape() const noexcept { return shape_; }
+    /// N, the number of volumes in the batch.
     index_t batch() const noexcept { return shape_.n; }
+    /// H, the extent along y.
     index_t height() const noexcept { return shape_.h; }
+    /// W, the extent along x.
     index_t width() const noexcept { return shape_.w; }
+    /// D, the number of channels (depth slices).
     index_t depth() const noexcept { return shape_.d; }
+    /// Number of elements, N*H*W*D.
     index_t size() const noexcept { return shape_.n * shape_.h * shape_.w * shape_.d; }
+    /// True when the volume has no elements (a default-constructed or moved-from volume).
     bool empty() const noexcept { return size() == 0; }
+    /// True for owning storage, false for a view (Volume::view).
     bool owns_data() const noexcept { return owning_; }
     /// Elements of the buffer the volume writes into: its capacity when it owns storage (which
     /// resize() may reuse or free), its size when it is a view.
     index_t buffer_elements() const noexcept { return owning_ ? storage_.capacity() : size(); }
 
+    /// First element of the NHWC buffer (null when empty).
     T* data() noexcept { return data_; }
+    /// First element of the NHWC buffer, read-only (null when empty).
     const T* data() const noexcept { return data_; }
 
     /// Offset of element (n, y, x, d) in the NHWC buffer.
@@ -114,12 +132,15 @@ public:
         return ((n * shape_.h + y) * shape_.w + x) * shape_.d + d;
     }
 
+    /// Element (n, y, x, d); bounds-checked (std::out_of_range) only when CONVLAYER_BOUNDS_CHECK is
+    /// non-zero, the default without NDEBUG.
     T& operator()(index_t n, index_t y, index_t x, index_t d) {
 #if CONVLAYER_BOUNDS_CHECK
         check_index(n, y, x, d);
 #endif
         return data_[offset(n, y, x, d)];
     }
+    /// Element (n, y, x, d), read-only; checked like the non-const overload.
     const T& operator()(index_t n, index_t y, index_t x, index_t d) const {
 #if CONVLAYER_BOUNDS_CHECK
         check_index(n, y, x, d);
@@ -131,6 +152,7 @@ public:
         check_index(n, y, x, d);
         return data_[offset(n, y, x, d)];
     }
+    /// Element (n, y, x, d), read-only, always bounds-checked (std::out_of_range).
     const T& at(index_t n, index_t y, index_t x, index_t d) const {
         check_index(n, y, x, d);
         return data_[offset(n, y, x, d)];
@@ -141,6 +163,7 @@ public:
         check_index(n, y, x, 0);
         return VectorMap<T>(data_ + offset(n, y, x, 0), shape_.d);
     }
+    /// Read-only depth column at (x, y) of volume n; std::out_of_range outside the volume.
     ConstVectorMap<T> depth_column(index_t n, index_t y, index_t x) const {
         check_index(n, y, x, 0);
         return ConstVectorMap<T>(data_ + offset(n, y, x, 0), shape_.d);
@@ -152,6 +175,7 @@ public:
         return SliceMap<T>(data_ + offset(n, 0, 0, d), shape_.h, shape_.w,
                            Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(shape_.w * shape_.d, shape_.d));
     }
+    /// Read-only depth slice d of volume n; std::out_of_range outside the volume.
     ConstSliceMap<T> depth_slice(index_t n, index_t d) const {
         check_index(n, 0, 0, d);
         return ConstSliceMap<T>(data_ + offset(n, 0, 0, d), shape_.h, shape_.w,
@@ -160,14 +184,18 @@ public:
 
     /// All elements as one vector (for norms, reductions, optimiser updates).
     VectorMap<T> flat() { return VectorMap<T>(data_, size()); }
+    /// All elements as one read-only vector.
     ConstVectorMap<T> flat() const { return ConstVectorMap<T>(data_, size()); }
     /// The batch as an (N*H*W) x D row-major matrix: one row per depth column.
     RowMatrixMap<T> rows() { return RowMatrixMap<T>(data_, shape_.n * shape_.h * shape_.w, shape_.d); }
+    /// The batch as a read-only (N*H*W) x D row-major matrix.
     ConstRowMatrixMap<T> rows() const {
         return ConstRowMatrixMap<T>(data_, shape_.n * shape_.h * shape_.w, shape_.d);
     }
 
+    /// Sets every element to `value`.
     void fill(T value) { std::fill(data_, data_ + size(), value); }
+    /// Sets every element to 0.
     void zero() { fill(T(0)); }
     /// Fills with values drawn uniformly from [lo, hi) by a generator seeded with `seed`.
     void fill_random(std::uint64_t seed, T lo = T(-1), T hi = T(1)) {

@@ -29,6 +29,8 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// The value type of an IDX file, by its type code (third byte): unsigned or signed 8-bit, 16- and
+/// 32-bit signed integers, 32- and 64-bit IEEE floats.
 enum class IdxType : std::uint8_t { u8 = 0x08, i8 = 0x09, i16 = 0x0B, i32 = 0x0C, f32 = 0x0D, f64 = 0x0E };
 
 /// Bytes per value of an IDX type.
@@ -46,10 +48,14 @@ inline index_t idx_type_size(IdxType t) {
 
 /// The contents of an IDX file: type, dimensions, and the values as stored (big-endian).
 struct IdxArray {
+    /// The type of every value.
     IdxType type = IdxType::u8;
+    /// The extents, outermost first (images: N, H, W; labels: N).
     std::vector<index_t> dims;
+    /// The values as stored in the file: big-endian, last dimension fastest.
     std::vector<std::uint8_t> bytes;
 
+    /// Number of values (bytes.size() / idx_type_size(type)).
     index_t size() const { return static_cast<index_t>(bytes.size()) / idx_type_size(type); }
     /// Value i (in storage order) converted to double.
     double value(index_t i) const {

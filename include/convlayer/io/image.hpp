@@ -15,7 +15,14 @@ namespace convlayer::io {
 /// An 8-bit image: `channels` values per pixel (1 = gray, 3 = RGB), interleaved, rows top to
 /// bottom. Value c of pixel (x, y) lives at pixels[(y*width + x)*channels + c].
 struct Image {
+    /// \var width
+    /// Columns, in pixels.
+    /// \var height
+    /// Rows, in pixels.
+    /// \var channels
+    /// Values per pixel: 1 for gray, 3 for RGB.
     index_t width = 0, height = 0, channels = 0;
+    /// The width*height*channels values, rows top to bottom, channels interleaved.
     std::vector<std::uint8_t> pixels;
 
     /// A width x height image with `channels` channels, every value `value`. Throws
@@ -37,6 +44,7 @@ struct Image {
         check_index(x, y, c);
         return pixels[static_cast<std::size_t>((y * width + x) * channels + c)];
     }
+    /// Value c of pixel (x, y), read-only; throws std::out_of_range naming the index.
     std::uint8_t at(index_t x, index_t y, index_t c = 0) const {
         check_index(x, y, c);
         return pixels[static_cast<std::size_t>((y * width + x) * channels + c)];

@@ -21,6 +21,7 @@
 
 namespace convlayer::io {
 
+/// An RGB colour, 8 bits per channel.
 using Rgb = std::array<std::uint8_t, 3>;
 
 // ---------------------------------------------------------------------------------------------
@@ -179,31 +180,68 @@ inline void draw_text(Image& image, index_t x, index_t y, const std::string& tex
 /// skipped and break the line.
 struct Series {
     std::string name;  ///< legend text; an empty name leaves the series out of the legend
+    /// The values, one per epoch: y[i] is plotted at x = i + 1.
     std::vector<double> y;
+    /// Colour of the line, its markers and its legend entry.
     Rgb colour{31, 119, 180};
     bool right_axis = false;  ///< scale against the right axis instead of the left
 };
 
+/// What line_plot draws: a title, the x axis label, the series, and the image size.
 struct PlotSpec {
+    /// \var title
+    /// Drawn above the plot (twice the font size when it fits); empty for none.
+    /// \var x_label
+    /// Drawn under the x axis; empty for none.
     std::string title, x_label;
+    /// The lines to plot, at least one; each is scaled against its own (left or right) axis.
     std::vector<Series> series;
+    /// \var width
+    /// Image width in pixels, at least 120.
+    /// \var height
+    /// Image height in pixels, at least 100.
     index_t width = 640, height = 400;
 };
 
 /// A linear axis: the range [lo, hi] shown and the tick values with their labels.
 struct PlotAxis {
+    /// \var lo
+    /// Value at the low end of the axis (bottom, or left for x).
+    /// \var hi
+    /// Value at the high end of the axis (top, or right for x).
     double lo = 0, hi = 1;
+    /// Values at which ticks and grid lines are drawn, ascending.
     std::vector<double> ticks;
+    /// Text of each tick, parallel to `ticks`.
     std::vector<std::string> labels;
 };
 
 /// Where line_plot puts things. The frame spans columns left..right and rows top..bottom
 /// (inclusive); data is drawn `inset` pixels inside it.
 struct PlotLayout {
+    /// Pixels between the frame and the outermost data points.
     static constexpr index_t inset = 8;
+    /// \var left
+    /// Leftmost column of the frame, in image pixels.
+    /// \var top
+    /// Top row of the frame.
+    /// \var right
+    /// Rightmost column of the frame (inclusive).
+    /// \var bottom
+    /// Bottom row of the frame (inclusive).
     index_t left = 0, top = 0, right = 0, bottom = 0;
     index_t points = 1;  ///< x runs over 1..points
+    /// \var has_left
+    /// True when some series is scaled against the left axis.
+    /// \var has_right
+    /// True when some series is scaled against the right axis.
     bool has_left = false, has_right = false;
+    /// \var x
+    /// The x axis: epochs 1..points.
+    /// \var y_left
+    /// The left value axis (series with right_axis == false).
+    /// \var y_right
+    /// The right value axis (series with right_axis == true).
     PlotAxis x, y_left, y_right;
 
     /// Column of x value `xv` (1..points); a single point sits in the middle.

@@ -22,8 +22,10 @@ enum class ConvPass {
     backward_weights,  ///< dW and db from x and dy
 };
 
+/// The three passes, for loops over every pass: forward, backward-data, backward-weights.
 inline constexpr ConvPass kAllConvPasses[] = {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weights};
 
+/// The pass's name in messages and tools: "forward", "backward-data" or "backward-weights".
 inline const char* to_string(ConvPass p) {
     switch (p) {
         case ConvPass::forward: return "forward";
@@ -37,6 +39,7 @@ namespace kernels {
 
 /// What a plan is made for.
 struct ConvPlanContext {
+    /// The problem: batch, extents, channels and the geometry along each axis.
     ConvShape shape;
     int threads = 1;            ///< threads the pass runs on
     index_t budget_bytes = 0;   ///< per-thread bound on blocks of patches or tiles
@@ -77,18 +80,26 @@ template <typename T>
 class ConvPlanSlot {
 public:
     ConvPlanSlot() = default;
+    /// Starts empty: the copy does not share or clone the plan.
     ConvPlanSlot(const ConvPlanSlot&) {}
+    /// Drops this slot's plan; the copied layer makes a new one when the pass next runs.
     ConvPlanSlot& operator=(const ConvPlanSlot&) {
         plan_.reset();
         return *this;
     }
+    /// Takes the other slot's plan.
     ConvPlanSlot(ConvPlanSlot&&) noexcept = default;
+    /// Takes the other slot's plan, destroying this slot's.
     ConvPlanSlot& operator=(ConvPlanSlot&&) noexcept = default;
     ~ConvPlanSlot() = default;
 
+    /// True when the slot holds a plan.
     explicit operator bool() const { return plan_ != nullptr; }
+    /// The plan; the slot must hold one.
     ConvPlan<T>& operator*() const { return *plan_; }
+    /// The plan, or null when the slot is empty.
     ConvPlan<T>* operator->() const { return plan_.get(); }
+    /// Replaces the plan with `plan` (none by default), destroying the old one.
     void reset(std::unique_ptr<ConvPlan<T>> plan = nullptr) { plan_ = std::move(plan); }
 
 private:

@@ -176,10 +176,15 @@ void direct_conv_backward_weights_at(const ConvShape& s, const T* x, const T* dy
 /// ConvAlgorithm::direct, forward.
 template <typename T>
 struct DirectForward final : ConvPlan<T> {
+    /// The element type (make_plan() reads it).
     using Scalar = T;
+    /// The problem the plan was made for.
     ConvShape s;
+    /// The plan for `c`'s shape; the reference ignores the threads and the budget.
     explicit DirectForward(const ConvPlanContext& c) : s(c.shape) {}
+    /// Always empty: the definition runs every problem.
     static std::string refusal(const ConvShape&) { return {}; }
+    /// Always false: the automatic choice never takes the reference.
     static bool pays_off(const ConvShape&, int) { return false; }
     index_t workspace_elements() const override { return 0; }
     void run(const ConvOperands<T>& io, T*) const override { direct_conv_forward(s, io.x, io.weights, io.bias, io.y); }
@@ -188,10 +193,15 @@ struct DirectForward final : ConvPlan<T> {
 /// ConvAlgorithm::direct, backward-data.
 template <typename T>
 struct DirectBackwardData final : ConvPlan<T> {
+    /// The element type (make_plan() reads it).
     using Scalar = T;
+    /// The problem the plan was made for.
     ConvShape s;
+    /// The plan for `c`'s shape; the reference ignores the threads and the budget.
     explicit DirectBackwardData(const ConvPlanContext& c) : s(c.shape) {}
+    /// Always empty: the definition runs every problem.
     static std::string refusal(const ConvShape&) { return {}; }
+    /// Always false: the automatic choice never takes the reference.
     static bool pays_off(const ConvShape&, int) { return false; }
     index_t workspace_elements() const override { return 0; }
     void run(const ConvOperands<T>& io, T*) const override { direct_conv_backward_data(s, io.dy, io.weights, io.dx); }
@@ -200,10 +210,15 @@ struct DirectBackwardData final : ConvPlan<T> {
 /// ConvAlgorithm::direct, backward-weights.
 template <typename T>
 struct DirectBackwardWeights final : ConvPlan<T> {
+    /// The element type (make_plan() reads it).
     using Scalar = T;
+    /// The problem the plan was made for.
     ConvShape s;
+    /// The plan for `c`'s shape; the reference ignores the threads and the budget.
     explicit DirectBackwardWeights(const ConvPlanContext& c) : s(c.shape) {}
+    /// Always empty: the definition runs every problem.
     static std::string refusal(const ConvShape&) { return {}; }
+    /// Always false: the automatic choice never takes the reference.
     static bool pays_off(const ConvShape&, int) { return false; }
     index_t workspace_elements() const override { return 0; }
     void run(const ConvOperands<T>& io, T*) const override {

@@ -72,11 +72,18 @@ void im2col_row(const ConvShape& s, const T* x, index_t m, T* row) {
 template <typename T>
 void col2im_add_row_at(const ConvShape& s, const T* row, index_t n, index_t oy, index_t ox, T* dx) {
     const index_t D = s.d1, Fw = s.x.kernel;
+    const index_t ix0 = s.x.input_coord(ox, 0);
+    const bool row_inside = s.x.dilation == 1 && ix0 >= 0 && ix0 + Fw <= s.x.in;
     for (index_t ky = 0; ky < s.y.kernel; ++ky) {
         const index_t iy = s.y.input_coord(oy, ky);
         if (iy < 0 || iy >= s.y.in) continue;
         T* dst_row = dx + (n * s.y.in + iy) * s.x.in * D;
         const T* src = row + ky * Fw * D;
+        if (row_inside) {  // the kernel row's Fw*D values are contiguous in dx too
+            T* dst = dst_row + ix0 * D;
+            for (index_t i = 0; i < Fw * D; ++i) dst[i] += src[i];
+            continue;
+        }
         for (index_t kx = 0; kx < Fw; ++kx) {
             const index_t ix = s.x.input_coord(ox, kx);
             if (ix < 0 || ix >= s.x.in) continue;

@@ -40,6 +40,7 @@ namespace convlayer::kernels {
 /// At most kGemmKc depth x kGemmMc rows of A are multiplied at a time (about 100 KiB: resident in
 /// L2 while the packed B panels stream past).
 inline constexpr index_t kGemmKc = 256;
+/// Rows of A (output positions) multiplied per block of depth; see kGemmKc.
 inline constexpr index_t kGemmMc = 96;
 /// dW packs at most kGemmJc patch columns of B at a time.
 inline constexpr index_t kGemmJc = 512;
@@ -161,6 +162,7 @@ inline constexpr index_t kPrivateDwBytes = index_t{2} << 20;
 /// per thread even when it has enough columns to split, given kPrivateDwPositionsPerThread
 /// positions per thread (see private_dw()).
 inline constexpr index_t kPrivateDwL2Bytes = index_t{256} << 10;
+/// Output positions per thread from which a dW within kPrivateDwL2Bytes is accumulated per thread.
 inline constexpr index_t kPrivateDwPositionsPerThread = 512;
 
 /// True when backward-weights gives each thread beyond the first a private dW accumulator: dW is
@@ -548,10 +550,15 @@ struct Im2colRule {
 /// ConvAlgorithm::im2col (or gemm1x1), forward.
 template <typename T, bool kSkipIm2col = false>
 struct Im2colForward final : ConvPlan<T>, detail::Im2colRule<kSkipIm2col> {
+    /// The element type (make_plan() reads it).
     using Scalar = T;
+    /// The problem the plan was made for.
     ConvShape s;
+    /// Threads the pass runs on.
     int threads;
+    /// Output positions (patch rows) per block, from im2col_forward_block_rows().
     index_t block_rows;
+    /// Sizes the blocks for `c`'s shape, threads and per-thread workspace budget.
     explicit Im2colForward(const ConvPlanContext& c)
         : s(c.shape), threads(c.threads), block_rows(im2col_forward_block_rows<T>(s, c.budget_bytes, threads)) {}
     index_t workspace_elements() const override {
@@ -568,10 +575,19 @@ struct Im2colForward final : ConvPlan<T>, detail::Im2colRule<kSkipIm2col> {
 /// ConvAlgorithm::im2col (or gemm1x1), backward-data.
 template <typename T, bool kSkipIm2col = false>
 struct Im2colBackwardData final : ConvPlan<T>, detail::Im2colRule<kSkipIm2col> {
+    /// The element type (make_plan() reads it).
     using Scalar = T;
+    /// The problem the plan was made for.
     ConvShape s;
+    /// Threads the pass runs on.
     int threads;
+    /// \var block_rows
+    /// Output positions per block of the two-colour dX schedule, from im2col_block_rows().
+    /// \var free_block_rows
+    /// Output positions per block when dX is accumulated per thread and blocks need no colouring,
+    /// from im2col_forward_block_rows().
     index_t block_rows, free_block_rows;  // blocks in two colours, blocks that need none
+    /// Sizes the blocks for `c`'s shape, threads and per-thread workspace budget.
     explicit Im2colBackwardData(const ConvPlanContext& c)
         : s(c.shape),
           threads(c.threads),
@@ -593,10 +609,15 @@ struct Im2colBackwardData final : ConvPlan<T>, detail::Im2colRule<kSkipIm2col> {
 /// ConvAlgorithm::im2col (or gemm1x1), backward-weights and db.
 template <typename T, bool kSkipIm2col = false>
 struct Im2colBackwardWeights final : ConvPlan<T>, detail::Im2colRule<kSkipIm2col> {
+    /// The element type (make_plan() reads it).
     using Scalar = T;
+    /// The problem the plan was made for.
     ConvShape s;
+    /// Threads the pass runs on.
     int threads;
+    /// Output positions (patch rows) per block, from im2col_block_rows().
     index_t block_rows;
+    /// Sizes the blocks for `c`'s shape, threads and per-thread workspace budget.
     explicit Im2colBackwardWeights(const ConvPlanContext& c)
         : s(c.shape), threads(c.threads), block_rows(im2col_block_rows(s, c.budget_bytes, sizeof(T), threads)) {}
     // [db's per-thread partial sums][the kernel's]
@@ -615,8 +636,10 @@ struct Im2colBackwardWeights final : ConvPlan<T>, detail::Im2colRule<kSkipIm2col
 /// ConvAlgorithm::gemm1x1: the im2col plans with the NHWC input as the patch matrix.
 template <typename T>
 using Gemm1x1Forward = Im2colForward<T, true>;
+/// ConvAlgorithm::gemm1x1, backward-data: writes dx as the patch matrix itself.
 template <typename T>
 using Gemm1x1BackwardData = Im2colBackwardData<T, true>;
+/// ConvAlgorithm::gemm1x1, backward-weights and db: reads x as the patch matrix itself.
 template <typename T>
 using Gemm1x1BackwardWeights = Im2colBackwardWeights<T, true>;
 

@@ -35,8 +35,11 @@ inline bool implicit_gemm_applies(const ConvShape& s) {
 /// How the output is split: blocks of output rows of one image, each with its padded input rows
 /// within `budget_elements`, and enough blocks (about 4 per thread) to keep the threads busy.
 struct ImplicitGemmPlan {
+    /// Output rows per block (a block lies in one image).
     index_t rows_per_block;  // output rows per block
+    /// Columns of a padded input row: (W2 - 1)*Sw + Fw.
     index_t padded_width;    // columns of a padded input row
+    /// Padded input rows a block reads: (rows_per_block - 1)*Sh + (Fh - 1)*dil_h + 1.
     index_t block_input_rows;
 
     /// `blocks_per_thread`: 4 balances the forward's independent blocks; backward-weights wants
@@ -68,6 +71,7 @@ struct ImplicitGemmPlan {
         p.block_input_rows = (p.rows_per_block - 1) * s.y.stride + fixed;
         return p;
     }
+    /// Blocks per image of `s`: H2 / rows_per_block, rounded up.
     index_t blocks_per_image(const ConvShape& s) const { return (s.y.out + rows_per_block - 1) / rows_per_block; }
 };
 
@@ -622,16 +626,25 @@ bool implicit_gemm_pays_off(const ConvShape& s) {
 /// ConvAlgorithm::implicit_gemm, forward.
 template <typename T>
 struct ImplicitGemmForward final : ConvPlan<T> {
+    /// The element type (make_plan() reads it).
     using Scalar = T;
+    /// The problem the plan was made for.
     ConvShape s;
+    /// Threads the pass runs on.
     int threads;
+    /// How the output is split into blocks of rows (about 4 per thread).
     ImplicitGemmPlan blocks;
+    /// Sizes the blocks for `c`; rows are balanced over the threads unless they split the filters
+    /// (forward_splits_filters()).
     explicit ImplicitGemmForward(const ConvPlanContext& c)
         : s(c.shape),
           threads(c.threads),
           blocks(ImplicitGemmPlan::make(s, c.budget_bytes / static_cast<index_t>(sizeof(T)), threads, 4,
                                         !forward_splits_filters<T>(s, threads))) {}
+    /// Why `s` cannot run (dilation along the width, or padding wider than the kernel along it), or
+    /// empty when implicit_gemm_applies().
     static std::string refusal(const ConvShape& s) { return detail::implicit_gemm_refusal(s); }
+    /// implicit_gemm_pays_off(): few input channels, or little idle tile height.
     static bool pays_off(const ConvShape& s, int) { return implicit_gemm_pays_off<T>(s); }
     index_t workspace_elements() const override {
         return implicit_gemm_workspace_elements<T>(s, blocks, threads, false);
@@ -647,22 +660,34 @@ struct ImplicitGemmForward final : ConvPlan<T> {
 /// ConvAlgorithm::implicit_gemm, backward-data: the implicit forward over dY (stride 1).
 template <typename T>
 struct ImplicitGemmBackwardData final : ConvPlan<T> {
+    /// The element type (make_plan() reads it).
     using Scalar = T;
+    /// \var s
+    /// The problem the plan was made for.
+    /// \var turned
+    /// The forward problem over dY whose output is the problem's dX
+    /// (implicit_gemm_backward_data_shape()).
     ConvShape s, turned;  // the problem, and the forward problem that computes its dX
+    /// Threads the pass runs on.
     int threads;
+    /// How `turned`'s output, dX, is split into blocks of rows.
     ImplicitGemmPlan blocks;
+    /// Derives `turned` from `c`'s shape and sizes its blocks for `c`'s threads and budget.
     explicit ImplicitGemmBackwardData(const ConvPlanContext& c)
         : s(c.shape),
           turned(implicit_gemm_backward_data_shape(s)),
           threads(c.threads),
           blocks(ImplicitGemmPlan::make(turned, c.budget_bytes / static_cast<index_t>(sizeof(T)), threads, 4,
                                         !forward_splits_filters<T>(turned, threads))) {}
+    /// Empty when implicit_gemm_backward_data_applies() (stride 1, dilation 1, padding at most F - 1
+    /// on both axes), else why not.
     static std::string refusal(const ConvShape& s) {
         return implicit_gemm_backward_data_applies(s)
                    ? std::string()
                    : "it needs stride 1, dilation 1 and padding at most the kernel size - 1 on both axes";
     }
-    // Where the implicit forward pays off and dX's depth fills the GEMM's panels.
+    /// Where the implicit forward pays off and dX's depth fills the GEMM's panels
+    /// (implicit_gemm_backward_data_pays_off()).
     static bool pays_off(const ConvShape& s, int) {
         return implicit_gemm_pays_off<T>(s) && implicit_gemm_backward_data_pays_off<T>(s);
     }
@@ -683,16 +708,25 @@ struct ImplicitGemmBackwardData final : ConvPlan<T> {
 /// implicit_gemm_dw_applies() refuses, it runs on one thread.
 template <typename T>
 struct ImplicitGemmBackwardWeights final : ConvPlan<T> {
+    /// The element type (make_plan() reads it).
     using Scalar = T;
+    /// The problem the plan was made for.
     ConvShape s;
+    /// Threads the pass runs on: `c`'s, or 1 where implicit_gemm_dw_applies() refuses them.
     int threads;
+    /// How the output rows are split into blocks: long ones (the GEMM's depth), one per thread, or as
+    /// for one thread when the threads split the taps (implicit_gemm_dw_splits_taps()).
     ImplicitGemmPlan blocks;
+    /// Sizes the blocks for `c`'s shape, threads and per-thread workspace budget.
     explicit ImplicitGemmBackwardWeights(const ConvPlanContext& c)
         : s(c.shape),
           threads(implicit_gemm_dw_applies<T>(s, c.threads) ? c.threads : 1),
           blocks(ImplicitGemmPlan::make(s, c.budget_bytes / static_cast<index_t>(sizeof(T)),
                                         implicit_gemm_dw_splits_taps<T>(s, threads) ? 1 : threads, 1)) {}
+    /// Why `s` cannot run (dilation along the width, or padding wider than the kernel along it), or
+    /// empty when implicit_gemm_applies().
     static std::string refusal(const ConvShape& s) { return detail::implicit_gemm_refusal(s); }
+    /// implicit_gemm_dw_applies() on `threads` threads.
     static bool pays_off(const ConvShape& s, int threads) { return implicit_gemm_dw_applies<T>(s, threads); }
     // [db's per-thread partial sums][the kernel's]
     index_t workspace_elements() const override {

@@ -18,9 +18,13 @@
 
 namespace convlayer::kernels {
 
+/// The register tile of the packed GEMM micro-kernel for scalar T, on the SIMD instruction set
+/// the code is compiled for: MR rows of A by NR columns of B.
 template <typename T>
 struct GemmTile {
+    /// Eigen's widest SIMD packet of T (e.g. 16 floats with AVX-512).
     using Packet = typename Eigen::internal::packet_traits<T>::type;
+    /// Scalars per Packet.
     static constexpr int kLanes = Eigen::internal::unpacket_traits<Packet>::size;
     /// Rows of a tile by default: 2*MR accumulators plus the B packets fit the packet registers
     /// with room to spare (32 with AVX-512, 16 otherwise).
@@ -29,6 +33,7 @@ struct GemmTile {
 #else
     static constexpr int MR = 6;
 #endif
+    /// Columns of a tile and of a packed B micro-panel: two packets.
     static constexpr int NR = 2 * kLanes;
     /// Tile heights the micro-kernel is also instantiated for, tallest first, so a GEMM whose
     /// rows are not a multiple of MR can waste fewer (14 rows tile MNIST's 14- and 28-wide output
@@ -40,6 +45,10 @@ struct GemmTile {
     static constexpr int kTileRows[] = {6};
     static constexpr int kMaxMR = 6, kMinMR = 6;
 #endif
+    /// \var kMaxMR
+    /// The tallest tile height in kTileRows.
+    /// \var kMinMR
+    /// The shortest tile height in kTileRows.
 };
 
 namespace detail {

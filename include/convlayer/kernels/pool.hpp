@@ -14,6 +14,8 @@
 
 namespace convlayer {
 
+/// How PoolLayer and the pool kernels reduce a window: `max` (padding never wins) or `average`
+/// (over the window's inputs only: padding is not counted).
 enum class PoolKind { max, average };
 
 namespace kernels {

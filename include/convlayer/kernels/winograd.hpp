@@ -25,8 +25,11 @@
 
 namespace convlayer::kernels {
 
+/// Outputs per side of a Winograd tile (m = 4 in F(4x4, 3x3)).
 inline constexpr index_t kWinogradTile = 4;    // m: outputs per tile side
+/// Side of a transform-domain tile: m + 3 - 1 = 6 inputs.
 inline constexpr index_t kWinogradAlpha = 6;   // m + 3 - 1: transform-domain tile side
+/// Points of a transformed tile, alpha^2 = 36: one GEMM per point.
 inline constexpr index_t kWinogradPoints = 36; // alpha^2 GEMMs
 
 /// Whether Winograd F(4x4, 3x3) runs problem `s` forward and backward-data: 3x3 kernel, stride 1,
@@ -145,15 +148,38 @@ void winograd_transform_filters(const T* w, index_t K, index_t C, bool for_backw
 /// Geometry of one Winograd convolution: input [n, h, w, c_in] -> output [n, out_h, out_w, c_out]
 /// with a 3x3 kernel, stride 1 and zero padding pad_y, pad_x.
 struct WinogradProblem {
+    /// \var n
+    /// Batch size.
+    /// \var h
+    /// Input height.
+    /// \var w
+    /// Input width.
+    /// \var c_in
+    /// Input channels.
+    /// \var c_out
+    /// Output channels.
+    /// \var pad_y
+    /// Zero rows above (and below) the input.
+    /// \var pad_x
+    /// Zero columns left (and right) of the input.
+    /// \var out_h
+    /// Output height.
+    /// \var out_w
+    /// Output width.
     index_t n, h, w, c_in, c_out, pad_y, pad_x, out_h, out_w;
 
+    /// Tile rows per image: out_h / 4, rounded up.
     index_t tiles_y() const { return (out_h + kWinogradTile - 1) / kWinogradTile; }
+    /// Tile columns per image: out_w / 4, rounded up.
     index_t tiles_x() const { return (out_w + kWinogradTile - 1) / kWinogradTile; }
+    /// Tiles in the whole batch.
     index_t tiles() const { return n * tiles_y() * tiles_x(); }
 
+    /// The forward pass of `s`: x -> y.
     static WinogradProblem forward(const ConvShape& s) {
         return {s.n, s.y.in, s.x.in, s.d1, s.k, s.y.pad_begin, s.x.pad_begin, s.y.out, s.x.out};
     }
+    /// The backward-data pass of `s` as a forward conv: dY -> dX, padded by 2 - P.
     static WinogradProblem backward_data(const ConvShape& s) {
         return {s.n, s.y.out, s.x.out, s.k, s.d1, 2 - s.y.pad_begin, 2 - s.x.pad_begin, s.y.in, s.x.in};
     }
@@ -180,6 +206,7 @@ index_t winograd_block_tiles(const WinogradProblem& p, index_t budget_bytes) {
 
 /// A repair that leaves Winograd's own pattern of NaN and Inf (see winograd_conv).
 struct WinogradKeepsItsNonFinite {
+    /// Does nothing: the tile keeps the outputs Winograd computed.
     void operator()(index_t, index_t, index_t, index_t, index_t) const {}
 };
 

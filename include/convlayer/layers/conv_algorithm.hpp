@@ -16,6 +16,8 @@
 
 namespace convlayer {
 
+/// Which kernels run a ConvLayer's passes (ConvLayer::set_algorithm()): the automatic choice, or
+/// one algorithm forced; a pass the forced algorithm cannot run throws std::invalid_argument.
 enum class ConvAlgorithm {
     automatic,      ///< per pass, the first plan of its table that applies and pays off
     im2col,         ///< im2col + packed GEMM over bounded blocks: any configuration, every pass
@@ -33,6 +35,8 @@ inline constexpr ConvAlgorithm kAllConvAlgorithms[] = {ConvAlgorithm::automatic,
                                                        ConvAlgorithm::gemm1x1, ConvAlgorithm::winograd,
                                                        ConvAlgorithm::implicit_gemm, ConvAlgorithm::direct};
 
+/// The algorithm's name as `convlayer bench --algo` and CONVLAYER_BENCH_ALGORITHM spell it:
+/// "auto", "im2col", "gemm1x1", "winograd", "implicit_gemm" or "direct".
 inline const char* to_string(ConvAlgorithm a) {
     switch (a) {
         case ConvAlgorithm::automatic: return "auto";
@@ -48,9 +52,11 @@ inline const char* to_string(ConvAlgorithm a) {
 /// One line of a pass's table: an algorithm and its plan type's rules and constructor.
 template <typename T>
 struct ConvPlanEntry {
+    /// The algorithm this line runs.
     ConvAlgorithm algorithm;
     std::string (*refusal)(const ConvShape&);  ///< why it cannot run a problem ("" if it can)
     bool (*pays_off)(const ConvShape&, int threads);  ///< whether the automatic choice takes it
+    /// Makes the plan for a context (kernels::make_plan()).
     std::unique_ptr<kernels::ConvPlan<T>> (*make)(const kernels::ConvPlanContext&);
 };
 
@@ -64,9 +70,13 @@ ConvPlanEntry<T> plan_entry(ConvAlgorithm a) {
 /// always pays off but direct, which the automatic choice never takes).
 template <typename T>
 struct ConvPlanTable {
+    /// First line of the table.
     const ConvPlanEntry<T>* begin_;
+    /// One past the last line.
     const ConvPlanEntry<T>* end_;
+    /// First line, for range-for.
     const ConvPlanEntry<T>* begin() const { return begin_; }
+    /// One past the last line, for range-for.
     const ConvPlanEntry<T>* end() const { return end_; }
     /// The line of algorithm `a`, or null when it does not run this pass.
     const ConvPlanEntry<T>* find(ConvAlgorithm a) const {
@@ -76,6 +86,8 @@ struct ConvPlanTable {
     }
 };
 
+/// The table of `pass`, in the automatic choice's order: gemm1x1, winograd (not backward-weights),
+/// implicit_gemm, im2col, direct.
 template <typename T>
 ConvPlanTable<T> conv_plan_table(ConvPass pass) {
     using namespace kernels;

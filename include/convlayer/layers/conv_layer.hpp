@@ -50,6 +50,7 @@ public:
     ConvLayer(index_t in_depth, index_t filters, HW kernel, HW stride = 1, HW pad = 0)
         : ConvLayer(ConvParams(in_depth, filters, kernel, stride, pad)) {}
 
+    /// The hyperparameters the layer was built with.
     const ConvParams& params() const { return params_; }
 
     /// The resolved problem for an input shape (throws std::invalid_argument if it is invalid).
@@ -62,10 +63,15 @@ public:
         bank_.mark_changed();
         return bank_.weights();
     }
+    /// The weights, read-only (laid out as weights()).
     ConstMatrixMap<T> weights() const { return bank_.weights(); }
+    /// The K biases, one per filter.
     VectorMap<T> bias() { return bank_.bias(); }
+    /// The K biases, read-only.
     ConstVectorMap<T> bias() const { return bank_.bias(); }
+    /// dLoss/dweights of the last backward(), laid out as weights().
     MatrixMap<T> weight_gradient() { return bank_.weight_gradient(); }
+    /// dLoss/dbias of the last backward().
     VectorMap<T> bias_gradient() { return bank_.bias_gradient(); }
     /// Weight of filter k at kernel tap (ky, kx), input depth d.
     T& weight(index_t k, index_t ky, index_t kx, index_t d) {
@@ -116,6 +122,7 @@ public:
         plans_[index_of(pass)].reset();
         chosen_[index_of(pass)] = ConvAlgorithm::automatic;
     }
+    /// The algorithm set for `pass` (ConvAlgorithm::automatic unless set_algorithm() forced one).
     ConvAlgorithm requested_algorithm(ConvPass pass) const { return requested_[index_of(pass)]; }
     /// The algorithm that ran `pass` for the last input shape (ConvAlgorithm::automatic until
     /// that pass has run for it).
@@ -131,6 +138,7 @@ public:
         autotune_ = on;
         cached_input_ = Shape{};
     }
+    /// Whether set_autotune(true) is in effect.
     bool autotune() const { return autotune_; }
     /// Input shapes (with thread counts) timed so far by set_autotune(true), on any pass.
     index_t autotuned_shapes() const {
@@ -157,6 +165,7 @@ public:
         discard_packed_weights();
         if (!on) packed_backward_ = AlignedBuffer<T>();
     }
+    /// Whether set_cache_packed_weights(true) is in effect.
     bool cache_packed_weights() const { return cache_packed_; }
     /// Marks the cached packed weights stale; the next call packs them again.
     void discard_packed_weights() { forward_packed_version_ = backward_packed_version_ = kNotPacked; }
@@ -175,12 +184,14 @@ public:
         cached_input_ = Shape{};
         tuned_.clear();  // the blocks, and so the timings, depend on the budget
     }
+    /// The bound set by set_workspace_budget_bytes().
     index_t workspace_budget_bytes() const { return budget_; }
     /// Bytes of workspace held for the last input shape (all threads; scratch that scales with
     /// the thread count and the budget, not with the weights: see packed_weight_bytes()).
     index_t workspace_bytes() const { return workspace_.size() * static_cast<index_t>(sizeof(T)); }
 
 protected:
+    /// `p`, after ConvParams::validate(who) (for the constructors' initialiser lists).
     static const ConvParams& validated(const ConvParams& p, const char* who) {
         p.validate(who);
         return p;

@@ -29,14 +29,20 @@ public:
     DenseLayer(index_t in_features, index_t out_features)
         : in_(in_features), out_(out_features), bank_(validated(in_features, out_features), 1, {}) {}
 
+    /// Input features per sample.
     index_t in_features() const { return in_; }
+    /// Output features per sample.
     index_t out_features() const { return out_; }
 
     /// in x out, column j = the weights of output j (row j of PyTorch's weight).
     MatrixMap<T> weights() { return bank_.weights(); }
+    /// The weights, read-only (laid out as weights()).
     ConstMatrixMap<T> weights() const { return bank_.weights(); }
+    /// The out biases.
     VectorMap<T> bias() { return bank_.bias(); }
+    /// dLoss/dweights of the last backward(), laid out as weights().
     MatrixMap<T> weight_gradient() { return bank_.weight_gradient(); }
+    /// dLoss/dbias of the last backward().
     VectorMap<T> bias_gradient() { return bank_.bias_gradient(); }
 
     Shape output_shape(const Shape& input) const override {

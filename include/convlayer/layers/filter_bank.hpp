@@ -18,6 +18,8 @@
 
 namespace convlayer {
 
+/// The weights, biases and their gradients of a conv-like layer: `sets` sets of K filters of
+/// Fh*Fw*D1 weights (OHWI) and K biases, one set per output position or one shared.
 template <typename T>
 class FilterBank {
 public:
@@ -38,27 +40,41 @@ public:
             std::fill(buf->data(), buf->data() + buf->size(), T(0));
     }
 
+    /// Number of filter sets: 1 when shared, H2*W2 for a locally connected layer.
     index_t sets() const { return sets_; }
+    /// K, filters per set.
     index_t filters() const { return params_.filters; }
+    /// Weights per filter: Fh*Fw*D1.
     index_t filter_size() const { return params_.kernel.h * params_.kernel.w * params_.in_depth; }
 
     /// Set `set` as the (Fh*Fw*D1) x K matrix, one column per filter.
     MatrixMap<T> weights(index_t set = 0) { return MatrixMap<T>(weight_data() + set_offset(set), filter_size(), filters()); }
+    /// Set `set` as a read-only (Fh*Fw*D1) x K matrix; `set` is not checked.
     ConstMatrixMap<T> weights(index_t set = 0) const {
         return ConstMatrixMap<T>(weight_data() + set_offset(set), filter_size(), filters());
     }
+    /// The K biases of set `set`; `set` is not checked.
     VectorMap<T> bias(index_t set = 0) { return VectorMap<T>(bias_data() + set * filters(), filters()); }
+    /// The K biases of set `set`, read-only.
     ConstVectorMap<T> bias(index_t set = 0) const { return ConstVectorMap<T>(bias_data() + set * filters(), filters()); }
+    /// dL/dW of set `set`, laid out as weights(set).
     MatrixMap<T> weight_gradient(index_t set = 0) {
         return MatrixMap<T>(weight_grad_.data() + set_offset(set), filter_size(), filters());
     }
+    /// dL/db of set `set`, laid out as bias(set).
     VectorMap<T> bias_gradient(index_t set = 0) { return VectorMap<T>(bias_grad_.data() + set * filters(), filters()); }
 
+    /// All weights, set after set (sets()*K*filter_size() values, OHWI within a set).
     T* weight_data() { return weights_.data(); }
+    /// All weights, read-only.
     const T* weight_data() const { return weights_.data(); }
+    /// All biases, set after set (sets()*K values).
     T* bias_data() { return bias_.data(); }
+    /// All biases, read-only.
     const T* bias_data() const { return bias_.data(); }
+    /// All weight gradients, laid out as weight_data().
     T* weight_grad_data() { return weight_grad_.data(); }
+    /// All bias gradients, laid out as bias_data().
     T* bias_grad_data() { return bias_grad_.data(); }
 
     /// "weights" with dims set_dims + {K, Fh, Fw, D1}, then "bias" with set_dims + {K}.
@@ -71,11 +87,13 @@ public:
                  &version_},
                 {"bias", bd, bias_.data(), bias_grad_.data(), bias_.size(), 0, 0, &version_}};
     }
+    /// Number of weights and biases in the bank.
     index_t parameter_count() const { return weights_.size() + bias_.size(); }
 
     /// Counts writes to the weights and biases as reported by Parameter::mark_changed() and
     /// mark_changed() (the bank's own accessors do not count, so layers can read through them).
     std::uint64_t version() const { return version_; }
+    /// Records a write to the weights or biases made outside Parameter::mark_changed().
     void mark_changed() { ++version_; }
 
 private:

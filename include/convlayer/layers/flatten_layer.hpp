@@ -24,7 +24,9 @@ public:
     std::string describe() const override { return "FlattenLayer"; }
 
 protected:
+    /// Copies x into y: NHWC already has each sample's features in order.
     void do_forward(const Volume<T>& x, Volume<T>& y) override { std::copy_n(x.data(), x.size(), y.data()); }
+    /// Copies dy into dx (when dx is not null).
     void do_backward(const Volume<T>&, const Volume<T>& dy, Volume<T>* dx) override {
         if (dx) std::copy_n(dy.data(), dy.size(), dx->data());
     }

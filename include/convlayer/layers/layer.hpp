@@ -17,11 +17,11 @@ struct Parameter {
     std::vector<index_t> dims;    ///< logical shape, e.g. {K, Fh, Fw, D1} (OHWI) or {K}
     T* value = nullptr;           ///< `size` values
     T* gradient = nullptr;        ///< `size` values, written by backward()
-    index_t size = 0;
+    index_t size = 0;             ///< number of values
     /// Inputs and outputs each weight connects (for He/Xavier initialisation); 0 for biases,
     /// which initialisers set to zero.
     index_t fan_in = 0;
-    index_t fan_out = 0;
+    index_t fan_out = 0;  ///< outputs each weight connects (see fan_in)
     /// The owning layer's count of writes to its parameters (null when it keeps none): a layer
     /// that caches something derived from them (ConvLayer's packed weights) rebuilds it when the
     /// count has moved.
@@ -32,7 +32,9 @@ struct Parameter {
     void mark_changed() const {
         if (version) ++*version;
     }
+    /// The values as an Eigen vector (a view; write through it, then mark_changed()).
     VectorMap<T> values() const { return VectorMap<T>(value, size); }
+    /// The gradients as an Eigen vector (a view).
     VectorMap<T> gradients() const { return VectorMap<T>(gradient, size); }
 };
 
@@ -46,7 +48,7 @@ struct Parameter {
 template <typename T>
 class Layer {
 public:
-    using Scalar = T;
+    using Scalar = T;  ///< the element type (float or double)
     virtual ~Layer() = default;
 
     /// Output shape for an input of shape `input`; throws std::invalid_argument when the layer
@@ -123,7 +125,10 @@ protected:
                                         " but the output for input " + input.to_string() + " is " + expected.to_string());
     }
 
+    /// The layer's forward pass: y (already sized to output_shape(x.shape())) = layer(x).
     virtual void do_forward(const Volume<T>& x, Volume<T>& y) = 0;
+    /// The layer's backward pass, arguments checked and dx (when not null) sized like x: writes
+    /// dx and overwrites the parameters' gradients.
     virtual void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) = 0;
 };
 

@@ -1,6 +1,7 @@
 // LocallyConnectedLayer<T>: the conv geometry without parameter sharing.
 #pragma once
 
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -41,7 +42,9 @@ public:
           geometry_(resolve(params, Shape{1, input.h, input.w, params.in_depth}, "LocallyConnectedLayer")),
           bank_(checked_bank(params_, geometry_, memory_limit_bytes)) {}
 
+    /// The hyperparameters the layer was built with.
     const ConvParams& params() const { return params_; }
+    /// Output positions H2*W2, each with its own filters.
     index_t positions() const { return geometry_.y.out * geometry_.x.out; }
 
     /// The resolved problem for an input; its height and width must be the ones built for.
@@ -58,8 +61,11 @@ public:
 
     /// Weights of output position p = y*W2 + x: (Fh*Fw*D1) x K, column k = filter k (OHWI).
     MatrixMap<T> weights(index_t p) { return bank_.weights(check_position(p)); }
+    /// The K biases of output position p.
     VectorMap<T> bias(index_t p) { return bank_.bias(check_position(p)); }
+    /// dLoss/dweights of position p from the last backward(), laid out as weights(p).
     MatrixMap<T> weight_gradient(index_t p) { return bank_.weight_gradient(check_position(p)); }
+    /// dLoss/dbias of position p from the last backward().
     VectorMap<T> bias_gradient(index_t p) { return bank_.bias_gradient(check_position(p)); }
 
     std::vector<Parameter<T>> parameters() override { return bank_.parameters(); }
@@ -71,22 +77,17 @@ public:
            << " positions";
         return os.str();
     }
-    /// Bytes of workspace held for the last input shape (one N x Fh*Fw*D1 block).
+    /// Bytes of workspace held for the last input shape (per thread, one N x Fh*Fw*D1 patch block
+    /// and the packed patches).
     index_t workspace_bytes() const { return workspace_.size() * static_cast<index_t>(sizeof(T)); }
 
 protected:
     void do_forward(const Volume<T>& x, Volume<T>& y) override {
-        prepare(x.shape());
-        const SerialEigenGemm serial_eigen;
-        kernels::locally_connected_forward(shape_, x.data(), bank_.weight_data(), bank_.bias_data(), y.data(),
-                                           workspace_.data());
+        prepare(x.shape()).forward(x.data(), bank_.weight_data(), bank_.bias_data(), y.data(), workspace_.data());
     }
     void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
-        prepare(x.shape());
-        const SerialEigenGemm serial_eigen;
-        kernels::locally_connected_backward(shape_, x.data(), dy.data(), bank_.weight_data(),
-                                            dx ? dx->data() : nullptr, bank_.weight_grad_data(),
-                                            bank_.bias_grad_data(), workspace_.data());
+        prepare(x.shape()).backward(x.data(), dy.data(), bank_.weight_data(), dx ? dx->data() : nullptr,
+                                    bank_.weight_grad_data(), bank_.bias_grad_data(), workspace_.data());
     }
 
 private:
@@ -110,19 +111,30 @@ private:
                                     std::to_string(positions()) + ")");
         return p;
     }
-    void prepare(const Shape& input) {
-        if (input == cached_input_) return;
-        shape_ = conv_shape(input);
-        workspace_.resize(kernels::locally_connected_workspace_elements(shape_));
-        cached_input_ = input;
+    // The plan and workspace for an input shape and the thread count.
+    const kernels::LocallyConnectedPlan<T>& prepare(const Shape& input) {
+        if (!plan_ || input != cached_input_) {
+            shape_ = conv_shape(input);
+            cached_input_ = input;
+            plan_.reset();
+        }
+        const int threads = threads_for_flops(shape_.flops(), num_threads());
+        if (!plan_ || threads != threads_) {
+            plan_.emplace(shape_, threads);
+            workspace_.resize(plan_->workspace_elements());
+            threads_ = threads;
+        }
+        return *plan_;
     }
 
     ConvParams params_;
     ConvShape geometry_;  // resolved for N = 1
     FilterBank<T> bank_;
+    std::optional<kernels::LocallyConnectedPlan<T>> plan_;
     AlignedBuffer<T> workspace_;
     Shape cached_input_{};
     ConvShape shape_{};
+    int threads_ = 1;
 };
 
 }  // namespace convlayer

@@ -22,10 +22,12 @@ public:
     std::string describe() const override { return "ReluLayer"; }
 
 protected:
+    /// y = max(0, x) element by element; a NaN input gives NaN.
     void do_forward(const Volume<T>& x, Volume<T>& y) override {
         // NaN compares false with everything: test it explicitly so that it propagates.
         y.flat() = x.flat().unaryExpr([](T v) { return v > T(0) || v != v ? v : T(0); });
     }
+    /// dx = dy where x > 0, else 0 (also where x is NaN); nothing when dx is null.
     void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
         if (!dx) return;
         dx->flat() = (x.flat().array() > T(0)).select(dy.flat(), T(0));

@@ -18,6 +18,7 @@ namespace convlayer {
 /// N(0, variance). Biases (fan_in == 0) are set to zero.
 enum class Init { he_uniform, he_normal, xavier_uniform, xavier_normal };
 
+/// The scheme's name as spelled in code, e.g. "he_uniform".
 inline std::string to_string(Init init) {
     switch (init) {
         case Init::he_uniform: return "he_uniform";

@@ -38,19 +38,27 @@ public:
     /// Updates `layer`'s (or a network's) parameters.
     void step(Layer<T>& layer) { step(layer.parameters()); }
 
+    /// The step size lr.
     T learning_rate() const { return lr_; }
+    /// Sets lr for the following steps (schedules); std::invalid_argument unless positive.
     void set_learning_rate(T lr) {
         if (!(lr > T(0))) throw std::invalid_argument("Optimizer: learning rate must be positive");
         lr_ = lr;
     }
+    /// Number of step() calls completed.
     long steps() const { return steps_; }
 
 protected:
+    /// Starts with learning rate `lr`; std::invalid_argument unless positive.
     explicit Optimizer(T lr) { set_learning_rate(lr); }
+    /// Sizes the per-parameter state for `params`, on the first step().
     virtual void allocate_state(const std::vector<Parameter<T>>& params) = 0;
+    /// Updates the values of `p`, parameter `i` of the list, from its gradient and its state.
     virtual void update(std::size_t i, const Parameter<T>& p) = 0;
 
+    /// The learning rate.
     T lr_ = 0;
+    /// Steps completed before the current one (0 during the first update()).
     long steps_ = 0;
 
 private:
@@ -77,25 +85,35 @@ private:
 /// step);  w -= lr * v  (Nesterov: w -= lr * (g + momentum * v)).
 template <typename T>
 struct SgdOptions {
+    /// Momentum in [0, 1); 0 is plain SGD.
     T momentum = T(0);
+    /// L2 penalty coefficient added to the gradient (>= 0).
     T weight_decay = T(0);
+    /// Use Nesterov momentum.
     bool nesterov = false;
 };
 
+/// Stochastic gradient descent with optional momentum, Nesterov momentum and weight decay, with
+/// the update rule of SgdOptions.
 template <typename T>
 class Sgd : public Optimizer<T> {
 public:
+    /// The hyperparameters other than the learning rate.
     using Options = SgdOptions<T>;
+    /// SGD with learning rate `lr`; std::invalid_argument unless lr > 0, momentum in [0, 1) and
+    /// weight decay >= 0.
     explicit Sgd(T lr, Options o = {}) : Optimizer<T>(lr), o_(o) {
         if (o.momentum < T(0) || o.momentum >= T(1) || o.weight_decay < T(0))
             throw std::invalid_argument("Sgd: momentum must be in [0, 1) and weight decay non-negative");
     }
 
 protected:
+    /// One zero velocity per parameter.
     void allocate_state(const std::vector<Parameter<T>>& params) override {
         velocity_.clear();
         for (const auto& p : params) velocity_.push_back(Vector<T>::Zero(p.size));
     }
+    /// The SGD update of `p` (velocity `i` unused without momentum).
     void update(std::size_t i, const Parameter<T>& p) override {
         auto w = p.values();
         const auto g = p.gradients().array() + o_.weight_decay * w.array();
@@ -120,16 +138,24 @@ private:
 /// w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
 template <typename T>
 struct AdamOptions {
+    /// Decay rate of the first moment m, in [0, 1).
     T beta1 = T(0.9);
+    /// Decay rate of the second moment v, in [0, 1).
     T beta2 = T(0.999);
+    /// Added to sqrt(v) in the denominator (> 0).
     T eps = T(1e-8);
+    /// L2 penalty coefficient added to the gradient (>= 0; not AdamW's decoupled decay).
     T weight_decay = T(0);
 };
 
+/// Adam with bias correction and optional L2 weight decay, with the update rule of AdamOptions.
 template <typename T>
 class Adam : public Optimizer<T> {
 public:
+    /// The hyperparameters other than the learning rate.
     using Options = AdamOptions<T>;
+    /// Adam with learning rate `lr`; std::invalid_argument unless lr > 0, betas in [0, 1), eps > 0
+    /// and weight decay >= 0.
     explicit Adam(T lr = T(1e-3), Options o = {}) : Optimizer<T>(lr), o_(o) {
         if (!(o.beta1 >= T(0) && o.beta1 < T(1) && o.beta2 >= T(0) && o.beta2 < T(1) && o.eps > T(0) &&
               o.weight_decay >= T(0)))
@@ -137,6 +163,7 @@ public:
     }
 
 protected:
+    /// Zero first and second moments per parameter.
     void allocate_state(const std::vector<Parameter<T>>& params) override {
         m_.clear();
         v_.clear();
@@ -145,6 +172,7 @@ protected:
             v_.push_back(Vector<T>::Zero(p.size));
         }
     }
+    /// The Adam update of `p` with moments `i`, bias-corrected for step steps_ + 1.
     void update(std::size_t i, const Parameter<T>& p) override {
         auto w = p.values();
         const auto g = p.gradients().array() + o_.weight_decay * w.array();

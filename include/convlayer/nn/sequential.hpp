@@ -57,11 +57,15 @@ public:
         return ref;
     }
 
+    /// Number of layers.
     std::size_t size() const { return layers_.size(); }
+    /// Layer `i` (0 first); std::out_of_range past the last.
     Layer<T>& layer(std::size_t i) { return *layers_.at(i); }
+    /// Layer `i`, read-only; std::out_of_range past the last.
     const Layer<T>& layer(std::size_t i) const { return *layers_.at(i); }
     /// The input shape given at construction and the output shape it leads to.
     const Shape& input_shape() const { return input_; }
+    /// The output shape for input_shape(): the last layer's, or the input's when there is none.
     Shape output_shape() const { return shapes_.empty() ? input_ : shapes_.back(); }
 
     Shape output_shape(const Shape& input) const override {
@@ -115,6 +119,8 @@ public:
     }
 
 protected:
+    /// Runs the layers in order into the kept activations, the last into y (an empty network
+    /// copies x).
     void do_forward(const Volume<T>& x, Volume<T>& y) override {
         forwarded_ = Shape{};  // until every layer has run
         if (layers_.empty()) {
@@ -134,6 +140,8 @@ protected:
         forwarded_ = x.shape();
     }
 
+    /// Runs the layers' backward passes in reverse on the kept activations; std::logic_error when
+    /// the last completed forward() did not take x's shape.
     void do_backward(const Volume<T>& x, const Volume<T>& dy, Volume<T>* dx) override {
         if (layers_.empty()) {
             if (dx) dx->copy_from(dy.data(), dy.size());

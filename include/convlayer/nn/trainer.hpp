@@ -41,6 +41,7 @@ void gather_batch(const Volume<T>& all, const std::vector<int>& labels, const st
 template <typename T>
 class ClassifierTrainer {
 public:
+    /// Trains `network` with `optimizer`; both must outlive the trainer.
     ClassifierTrainer(Layer<T>& network, Optimizer<T>& optimizer)
         : network_(network), optimizer_(optimizer), params_(network.parameters()),
           structure_(network.structure_version()) {}
