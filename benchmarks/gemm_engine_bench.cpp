@@ -53,7 +53,7 @@ void BM_dense(benchmark::State& state) {
     Volume<float> x(n, 1, 1, c.in), y(n, 1, 1, c.out), dy(n, 1, 1, c.out), dx(n, 1, 1, c.in);
     x.fill_random(1);
     dy.fill_random(2);
-    const Matrix<float> w = layer.weights();
+    const Matrix<float> w = layer.weights().transpose();  // in x out, as the Eigen products took it
     const Vector<float> b = layer.bias();
     Matrix<float> dw(c.in, c.out);
     Vector<float> db(c.out);

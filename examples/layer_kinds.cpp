@@ -7,6 +7,8 @@ int main() {
     auto shared = make_conv_layer<float>(p);                      // ConvLayer
     auto unshared = make_conv_layer<float>(p, Sharing::per_position, HW(227, 227));
     auto reduce = make_conv_layer<float>(ConvParams(256, 64, 1)); // Conv1x1Layer (F=1, S=1, P=0)
-    for (const auto* layer : {shared.get(), unshared.get(), reduce.get()})
+    shared->set_algorithm(ConvAlgorithm::im2col);                 // a ConvLayer: no cast needed
+    const Layer<float>* layers[] = {shared.get(), unshared.get(), reduce.get()};
+    for (const Layer<float>* layer : layers)
         std::cout << layer->describe() << ": " << layer->parameter_count() << " parameters\n";
 }

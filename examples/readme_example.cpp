@@ -4,7 +4,7 @@
 int main() {
     using namespace convlayer;
     ConvLayer<float> conv(3, 96, /*F=*/11, /*S=*/4, /*P=*/0);  // AlexNet conv1
-    conv.weights().setRandom();                              // (11*11*3) x 96, OHWI columns
+    conv.weights().setRandom();                              // 96 x (11*11*3), one OHWI row per filter
     Volume<float> x(1, 227, 227, 3);                         // N x H x W x D, NHWC
     x.fill_random(/*seed=*/42);
     Volume<float> y = conv.forward(x);                       // 1 x 55 x 55 x 96

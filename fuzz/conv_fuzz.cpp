@@ -76,11 +76,10 @@ void fuzz_layer(Bytes& b) {
             layer = std::move(lc);
         } else {
             auto conv = make_conv_layer<double>(kind == 3 ? ConvParams(p.in_depth, p.filters, 1) : p);
-            if (kind == 1)
-                if (auto* c = dynamic_cast<ConvLayer<double>*>(conv.get())) {
-                    c->set_algorithm(ConvAlgorithm::winograd);  // forward and backward-data; it has no dW
-                    c->set_algorithm(ConvPass::backward_weights, ConvAlgorithm::automatic);
-                }
+            if (kind == 1) {
+                conv->set_algorithm(ConvAlgorithm::winograd);  // forward and backward-data; it has no dW
+                conv->set_algorithm(ConvPass::backward_weights, ConvAlgorithm::automatic);
+            }
             s = resolve(kind == 3 ? ConvParams(p.in_depth, p.filters, 1) : p, input, "fuzz");
             layer = std::move(conv);
         }

@@ -417,11 +417,11 @@ int run_shape(const ParsedFlags& f) {
     // Shared parameters: the layer make_conv_layer builds (a ConvLayer or a Conv1x1Layer), when
     // its weights and gradients fit in memory.
     const index_t shared_count = FilterBank<float>::parameter_count(p, 1);
-    std::unique_ptr<Layer<float>> layer;
+    std::unique_ptr<ConvLayer<float>> layer;
     const index_t layer_bytes =
         checked_mul(checked_bytes<float>(shared_count, "parameter bytes"), 2, "parameter bytes");
     if (layer_bytes <= kShapeMemoryLimit) layer = make_conv_layer<float>(p);
-    auto* conv = dynamic_cast<ConvLayer<float>*>(layer.get());
+    ConvLayer<float>* conv = layer.get();
     const bool is_1x1 = dynamic_cast<Conv1x1Layer<float>*>(layer.get()) != nullptr;
 
     o << "input      " << hwd(s.input()) << " (height x width x depth), batch " << s.n << "\n";

@@ -36,7 +36,7 @@ TEST(Conv1x1Layer, EachOutputColumnIsAMatrixTimesTheInputColumn) {
     for (index_t n = 0; n < 2; ++n)
         for (index_t yy = 0; yy < 3; ++yy)
             for (index_t xx = 0; xx < 4; ++xx) {
-                const Vector<double> expected = layer.weights().transpose() * x.depth_column(n, yy, xx) + layer.bias();
+                const Vector<double> expected = layer.weights() * x.depth_column(n, yy, xx) + layer.bias();
                 EXPECT_LT((y.depth_column(n, yy, xx) - expected).cwiseAbs().maxCoeff(), 1e-14);
             }
 }
@@ -86,6 +86,6 @@ TEST(Conv1x1Layer, RejectsLargerKernelsAndPadding) {
     Conv1x1Layer<float> strided(4, 4, 2);
     EXPECT_EQ(strided.output_shape(Shape{1, 7, 9, 4}), (Shape{1, 4, 5, 4}));
     EXPECT_THROW((void)strided.output_shape(Shape{1, 8, 9, 4}), std::invalid_argument);  // (8-1)/2 + 1 = 4.5
-    EXPECT_EQ(Conv1x1Layer<float>(4, 4, 2, FitPolicy::crop).output_shape(Shape{1, 8, 9, 4}), (Shape{1, 4, 5, 4}));
+    EXPECT_EQ(Conv1x1Layer<float>(ConvParams(4, 4, 1, 2).with_fit(FitPolicy::crop)).output_shape(Shape{1, 8, 9, 4}), (Shape{1, 4, 5, 4}));
     EXPECT_EQ(strided.describe(), "Conv1x1Layer 4 filters 1x1x4, stride 2x2, pad 0x0");
 }

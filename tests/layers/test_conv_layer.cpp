@@ -92,11 +92,13 @@ TEST(ConvLayer, ParametersAreWeightsThenBiasWithOhwiDims) {
     EXPECT_EQ(params[1].name, "bias");
     EXPECT_EQ(params[0].size + params[1].size, layer.parameter_count());
     EXPECT_EQ(params[0].value, layer.weights().data());
-    EXPECT_EQ(layer.weights().rows(), 363);
-    EXPECT_EQ(layer.weights().cols(), 96);
-    // OHWI: weight(k, ky, kx, d) is column k, row (ky*Fw + kx)*D1 + d.
+    EXPECT_EQ(layer.weights().rows(), 96);
+    EXPECT_EQ(layer.weights().cols(), 363);
+    // OHWI: weight(k, ky, kx, d) is row k, column (ky*Fw + kx)*D1 + d, at the offset the
+    // parameter's dims {K, Fh, Fw, D1} give.
     layer.weight(5, 2, 7, 1) = 3.0f;
-    EXPECT_EQ(layer.weights()(((2 * 11) + 7) * 3 + 1, 5), 3.0f);
+    EXPECT_EQ(layer.weights()(5, ((2 * 11) + 7) * 3 + 1), 3.0f);
+    EXPECT_EQ(params[0].value[((5 * 11 + 2) * 11 + 7) * 3 + 1], 3.0f);
     EXPECT_EQ(layer.output_shape(Shape{1, 227, 227, 3}), (Shape{1, 55, 55, 96}));
     EXPECT_EQ(layer.describe(), "ConvLayer 96 filters 11x11x3, stride 4x4, pad 0x0");
 }

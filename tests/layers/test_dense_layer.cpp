@@ -80,10 +80,12 @@ TEST(DenseLayer, ParametersInPyTorchLinearLayout) {
     EXPECT_EQ(p[0].fan_out, 2);
     EXPECT_EQ(p[1].fan_in, 0);
     EXPECT_EQ(dense.parameter_count(), 8);
-    // weights() column j is output j's row of the stored matrix.
+    // weights() row j is output j's row of the stored matrix: the dims parameters() reports.
     for (int i = 0; i < 6; ++i) p[0].value[i] = static_cast<float>(i);
-    EXPECT_EQ(dense.weights()(2, 0), 2.0f);
-    EXPECT_EQ(dense.weights()(0, 1), 3.0f);
+    EXPECT_EQ(dense.weights().rows(), p[0].dims[0]);
+    EXPECT_EQ(dense.weights().cols(), p[0].dims[1]);
+    EXPECT_EQ(dense.weights()(0, 2), 2.0f);
+    EXPECT_EQ(dense.weights()(1, 0), 3.0f);
 }
 
 TEST(DenseLayer, RejectsBadSizesAndInputs) {

@@ -35,3 +35,15 @@ TEST(MakeConvLayer, ErrorsAreClear) {
     EXPECT_THROW(make_conv_layer<float>(ConvParams(3, 8, 3), Sharing::per_position), std::invalid_argument);
     EXPECT_THROW(make_conv_layer<float>(ConvParams(0, 8, 3)), std::invalid_argument);
 }
+
+// The shared factory returns a ConvLayer: weights and algorithms are set without a cast.
+TEST(MakeConvLayer, TheSharedLayerNeedsNoCast) {
+    std::unique_ptr<ConvLayer<float>> conv = make_conv_layer<float>(ConvParams(3, 8, 3, 1, 1));
+    conv->set_algorithm(ConvAlgorithm::direct);
+    conv->weights().setConstant(0.5f);
+    EXPECT_EQ(conv->requested_algorithm(ConvPass::forward), ConvAlgorithm::direct);
+    EXPECT_EQ(conv->weights().rows(), 8);
+    EXPECT_EQ(conv->parameters()[0].value[0], 0.5f);
+    std::unique_ptr<ConvLayer<float>> pointwise = make_conv_layer<float>(ConvParams(8, 4, 1));
+    EXPECT_EQ(pointwise->name(), "Conv1x1Layer");
+}

@@ -89,7 +89,7 @@ TYPED_TEST(PoolBackward, MatchesTheDefinitionOnEveryPath) {
         for (const Case& c : {Case{2, 2, 0, 8, 6}, Case{2, 2, 0, 7, 9}, Case{2, 3, 0, 8, 11}, Case{2, 2, 1, 6, 6},
                               Case{3, 2, 1, 7, 9}})
             for (index_t depth : {1, 8, 16, 19, 37}) {
-                PoolLayer<T> pool(kind, c.f, c.s, c.p, FitPolicy::crop);
+                PoolLayer<T> pool(kind, PoolParams(c.f, c.s, c.p).with_fit(FitPolicy::crop));
                 Volume<T> x(2, c.h, c.w, depth);
                 support::fill_small_integers(x, static_cast<std::uint64_t>(depth + c.s));  // ties
                 for (index_t i = 5; i < x.size(); i += 97) x.data()[i] = std::numeric_limits<T>::quiet_NaN();
@@ -153,8 +153,8 @@ TEST(PoolLayer, GeometryAndErrors) {
     } catch (const std::invalid_argument& e) {
         EXPECT_NE(std::string(e.what()).find("3.5"), std::string::npos) << e.what();
     }
-    EXPECT_EQ(PoolLayer<float>(PoolKind::max, 2, 2, 0, FitPolicy::crop).output_shape(Shape{1, 7, 8, 1}).h, 3);
-    EXPECT_EQ(PoolLayer<float>(PoolKind::average, 2, 2, 0, FitPolicy::pad_to_fit).output_shape(Shape{1, 7, 8, 1}).h, 4);
+    EXPECT_EQ(PoolLayer<float>(PoolKind::max, PoolParams(2, 2).with_fit(FitPolicy::crop)).output_shape(Shape{1, 7, 8, 1}).h, 3);
+    EXPECT_EQ(PoolLayer<float>(PoolKind::average, PoolParams(2, 2).with_fit(FitPolicy::pad_to_fit)).output_shape(Shape{1, 7, 8, 1}).h, 4);
     EXPECT_THROW(PoolLayer<float>(PoolKind::max, 0, 1), std::invalid_argument);
     EXPECT_THROW(PoolLayer<float>(PoolKind::max, 2, 0), std::invalid_argument);
     EXPECT_THROW((void)pool.output_shape(Shape{1, 1, 8, 1}), std::invalid_argument);  // window larger than input
@@ -189,7 +189,7 @@ TEST(PoolLayer, ABatchOnSeveralThreadsMatchesOneThread) {
     struct Case { index_t f, s, p, h; };
     for (PoolKind kind : {PoolKind::max, PoolKind::average})
         for (const Case& c : {Case{3, 2, 1, 25}, Case{2, 2, 0, 24}, Case{2, 2, 0, 25}, Case{2, 3, 0, 31}}) {
-            PoolLayer<float> pool(kind, c.f, c.s, c.p, FitPolicy::crop);
+            PoolLayer<float> pool(kind, PoolParams(c.f, c.s, c.p).with_fit(FitPolicy::crop));
             Volume<float> x(32, c.h, c.h, 19), dy(pool.output_shape(x.shape())), dx1, dx2;
             support::fill_small_integers(x, 1);  // many ties: the first maximum must win on every thread
             dy.fill_random(2);

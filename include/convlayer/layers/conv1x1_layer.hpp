@@ -18,10 +18,12 @@ namespace convlayer {
 template <typename T>
 class Conv1x1Layer : public ConvLayer<T> {
 public:
-    /// D1 -> K, stride S (the extent follows (W - 1)/S + 1 and `fit`).
-    Conv1x1Layer(index_t in_depth, index_t filters, HW stride = 1, FitPolicy fit = FitPolicy::exact)
-        : ConvLayer<T>(checked(ConvParams(in_depth, filters, 1, stride, 0).with_fit(fit))) {}
-    /// From full conv hyperparameters, which must have a 1x1 kernel and no padding.
+    /// D1 -> K, stride S (the extent (W - 1)/S + 1 must be exact; for a fit policy pass
+    /// ConvParams(D1, K, 1, S).with_fit(...)).
+    Conv1x1Layer(index_t in_depth, index_t filters, HW stride = 1)
+        : ConvLayer<T>(checked(ConvParams(in_depth, filters, 1, stride, 0))) {}
+    /// From full conv hyperparameters (fit policy and dilation included), which must have a 1x1
+    /// kernel and no padding.
     explicit Conv1x1Layer(const ConvParams& params) : ConvLayer<T>(checked(params)) {}
 
     std::string name() const override { return "Conv1x1Layer"; }

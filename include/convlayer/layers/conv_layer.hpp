@@ -24,8 +24,8 @@ namespace convlayer {
 /// A convolutional layer with parameter sharing.
 ///
 /// Weights are stored OHWI, [K][Fh][Fw][D1]: filter k is contiguous, in the same (y, x, d) order
-/// as an input patch, so weights() is the (Fh*Fw*D1) x K column-major matrix with one column per
-/// filter. Output extent per axis: (W - F_eff + 2P)/S + 1 (see conv_geometry.hpp).
+/// as an input patch, so weights() is the K x (Fh*Fw*D1) row-major matrix with one row per
+/// filter, parameters()' {K, Fh, Fw, D1} with the last three flattened. Output extent per axis: (W - F_eff + 2P)/S + 1 (see conv_geometry.hpp).
 /// Parameters: Fh*Fw*D1*K weights + K biases. Weights and biases start at zero; set them or use
 /// an initialiser.
 ///
@@ -57,26 +57,26 @@ public:
     ConvShape conv_shape(const Shape& input) const { return resolve(params_, input, this->name().c_str()); }
     Shape output_shape(const Shape& input) const override { return conv_shape(input).output(); }
 
-    /// (Fh*Fw*D1) x K, column k = filter k in OHWI order. (Non-const access counts as a write:
+    /// K x (Fh*Fw*D1), row k = filter k in OHWI order. (Non-const access counts as a write:
     /// the packed weights cached by set_cache_packed_weights() are rebuilt.)
-    MatrixMap<T> weights() {
+    RowMatrixMap<T> weights() {
         bank_.mark_changed();
         return bank_.weights();
     }
     /// The weights, read-only (laid out as weights()).
-    ConstMatrixMap<T> weights() const { return bank_.weights(); }
+    ConstRowMatrixMap<T> weights() const { return bank_.weights(); }
     /// The K biases, one per filter.
     VectorMap<T> bias() { return bank_.bias(); }
     /// The K biases, read-only.
     ConstVectorMap<T> bias() const { return bank_.bias(); }
     /// dLoss/dweights of the last backward(), laid out as weights().
-    MatrixMap<T> weight_gradient() { return bank_.weight_gradient(); }
+    RowMatrixMap<T> weight_gradient() { return bank_.weight_gradient(); }
     /// dLoss/dbias of the last backward().
     VectorMap<T> bias_gradient() { return bank_.bias_gradient(); }
     /// Weight of filter k at kernel tap (ky, kx), input depth d.
     T& weight(index_t k, index_t ky, index_t kx, index_t d) {
         bank_.mark_changed();
-        return bank_.weights()((ky * params_.kernel.w + kx) * params_.in_depth + d, k);
+        return bank_.weights()(k, (ky * params_.kernel.w + kx) * params_.in_depth + d);
     }
 
     /// Counts as a write, as Parameter::mark_changed() does after each later write through it.

@@ -18,8 +18,8 @@ namespace convlayer {
 /// front) times an out x in weight matrix, plus a bias. Output [N, 1, 1, out].
 ///
 /// Weights are stored row-major out x in, the layout of PyTorch's nn.Linear, which is also OHWI
-/// for a conv whose filter covers the whole input. As an Eigen matrix that is in x out
-/// column-major (weights(): one column per output neuron). One GEMM per batch and pass:
+/// for a conv whose filter covers the whole input: weights() is that out x in matrix, row j =
+/// the weights of output j. One GEMM per batch and pass:
 ///   Y = X W^T + 1 b^T,   dX = dY W,   dW^T = X^T dY,   db = column sums of dY,
 /// on the packed micro-kernel (kernels/linear.hpp) and num_threads() threads.
 template <typename T>
@@ -34,14 +34,14 @@ public:
     /// Output features per sample.
     index_t out_features() const { return out_; }
 
-    /// in x out, column j = the weights of output j (row j of PyTorch's weight).
-    MatrixMap<T> weights() { return bank_.weights(); }
+    /// out x in, row j = the weights of output j (PyTorch's nn.Linear weight).
+    RowMatrixMap<T> weights() { return bank_.weights(); }
     /// The weights, read-only (laid out as weights()).
-    ConstMatrixMap<T> weights() const { return bank_.weights(); }
+    ConstRowMatrixMap<T> weights() const { return bank_.weights(); }
     /// The out biases.
     VectorMap<T> bias() { return bank_.bias(); }
     /// dLoss/dweights of the last backward(), laid out as weights().
-    MatrixMap<T> weight_gradient() { return bank_.weight_gradient(); }
+    RowMatrixMap<T> weight_gradient() { return bank_.weight_gradient(); }
     /// dLoss/dbias of the last backward().
     VectorMap<T> bias_gradient() { return bank_.bias_gradient(); }
 

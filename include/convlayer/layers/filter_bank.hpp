@@ -1,7 +1,7 @@
 // FilterBank<T>: the weights, biases and their gradients of a conv-like layer, in one place.
 //
 // A bank holds `sets` independent sets of K filters (1 set when parameters are shared across
-// positions, H2*W2 sets for a locally connected layer). Set s is a (Fh*Fw*D1) x K column-major
+// positions, H2*W2 sets for a locally connected layer). Set s is a K x (Fh*Fw*D1) row-major
 // matrix (OHWI: filter k contiguous, taps in (ky, kx, d) order) followed in memory by set s+1;
 // its K biases likewise.
 #pragma once
@@ -47,19 +47,22 @@ public:
     /// Weights per filter: Fh*Fw*D1.
     index_t filter_size() const { return params_.kernel.h * params_.kernel.w * params_.in_depth; }
 
-    /// Set `set` as the (Fh*Fw*D1) x K matrix, one column per filter.
-    MatrixMap<T> weights(index_t set = 0) { return MatrixMap<T>(weight_data() + set_offset(set), filter_size(), filters()); }
-    /// Set `set` as a read-only (Fh*Fw*D1) x K matrix; `set` is not checked.
-    ConstMatrixMap<T> weights(index_t set = 0) const {
-        return ConstMatrixMap<T>(weight_data() + set_offset(set), filter_size(), filters());
+    /// Set `set` as the K x (Fh*Fw*D1) row-major matrix, row k = filter k (OHWI): the dims of
+    /// parameters()' "weights" with Fh, Fw, D1 flattened.
+    RowMatrixMap<T> weights(index_t set = 0) {
+        return RowMatrixMap<T>(weight_data() + set_offset(set), filters(), filter_size());
+    }
+    /// Set `set` as a read-only K x (Fh*Fw*D1) matrix; `set` is not checked.
+    ConstRowMatrixMap<T> weights(index_t set = 0) const {
+        return ConstRowMatrixMap<T>(weight_data() + set_offset(set), filters(), filter_size());
     }
     /// The K biases of set `set`; `set` is not checked.
     VectorMap<T> bias(index_t set = 0) { return VectorMap<T>(bias_data() + set * filters(), filters()); }
     /// The K biases of set `set`, read-only.
     ConstVectorMap<T> bias(index_t set = 0) const { return ConstVectorMap<T>(bias_data() + set * filters(), filters()); }
     /// dL/dW of set `set`, laid out as weights(set).
-    MatrixMap<T> weight_gradient(index_t set = 0) {
-        return MatrixMap<T>(weight_grad_.data() + set_offset(set), filter_size(), filters());
+    RowMatrixMap<T> weight_gradient(index_t set = 0) {
+        return RowMatrixMap<T>(weight_grad_.data() + set_offset(set), filters(), filter_size());
     }
     /// dL/db of set `set`, laid out as bias(set).
     VectorMap<T> bias_gradient(index_t set = 0) { return VectorMap<T>(bias_grad_.data() + set * filters(), filters()); }

@@ -21,8 +21,8 @@ namespace convlayer {
 ///
 /// Because the weights depend on the output extent, the layer is built for one input height and
 /// width. Parameters: W2*H2*K*(Fh*Fw*D1 + 1) (AlexNet conv1's geometry: 105,705,600).
-/// Weights are position-major: for p = y*W2 + x, weights(p) is a contiguous (Fh*Fw*D1) x K
-/// column-major block in the same OHWI order as ConvLayer; bias(p) its K biases.
+/// Weights are position-major: for p = y*W2 + x, weights(p) is a contiguous K x (Fh*Fw*D1)
+/// row-major block in the same OHWI order as ConvLayer; bias(p) its K biases.
 template <typename T>
 class LocallyConnectedLayer : public Layer<T> {
 public:
@@ -59,12 +59,12 @@ public:
     }
     Shape output_shape(const Shape& input) const override { return conv_shape(input).output(); }
 
-    /// Weights of output position p = y*W2 + x: (Fh*Fw*D1) x K, column k = filter k (OHWI).
-    MatrixMap<T> weights(index_t p) { return bank_.weights(check_position(p)); }
+    /// Weights of output position p = y*W2 + x: K x (Fh*Fw*D1), row k = filter k (OHWI).
+    RowMatrixMap<T> weights(index_t p) { return bank_.weights(check_position(p)); }
     /// The K biases of output position p.
     VectorMap<T> bias(index_t p) { return bank_.bias(check_position(p)); }
     /// dLoss/dweights of position p from the last backward(), laid out as weights(p).
-    MatrixMap<T> weight_gradient(index_t p) { return bank_.weight_gradient(check_position(p)); }
+    RowMatrixMap<T> weight_gradient(index_t p) { return bank_.weight_gradient(check_position(p)); }
     /// dLoss/dbias of position p from the last backward().
     VectorMap<T> bias_gradient(index_t p) { return bank_.bias_gradient(check_position(p)); }
 

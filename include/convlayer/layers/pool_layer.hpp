@@ -13,6 +13,21 @@
 
 namespace convlayer {
 
+/// The window of a pooling layer: F (height x width), stride S, zero padding P on each side, and
+/// the policy for a non-integer output extent, set as on ConvParams with with_fit(). (Pooling
+/// has no dilation.)
+struct PoolParams {
+    HW window{1, 1};                   ///< F
+    HW stride{1, 1};                   ///< S
+    HW pad{0, 0};                      ///< P: zeros added on each side
+    FitPolicy fit = FitPolicy::exact;  ///< what a non-integer output extent does
+
+    /// An F window moved by S over the input padded by P.
+    PoolParams(HW f, HW s, HW p = 0) : window(f), stride(s), pad(p) {}
+    /// Sets the fit policy; returns *this, for chaining.
+    PoolParams& with_fit(FitPolicy f) { fit = f; return *this; }
+};
+
 /// Pools each depth slice independently: output extent (W - F + 2P)/S + 1 per axis with the same
 /// fit policies and checks as a conv layer; depth is unchanged. Padding never wins a max and is
 /// not counted in an average (the average is over the window's in-bounds inputs).
@@ -22,11 +37,12 @@ template <typename T>
 class PoolLayer : public Layer<T> {
 public:
     /// Throws std::invalid_argument for a non-positive window or stride or a negative padding.
-    PoolLayer(PoolKind kind, HW window, HW stride, HW pad = 0, FitPolicy fit = FitPolicy::exact)
-        : kind_(kind), params_(1, 1, window, stride, pad) {
-        params_.with_fit(fit);
+    PoolLayer(PoolKind kind, const PoolParams& p) : kind_(kind), params_(1, 1, p.window, p.stride, p.pad) {
+        params_.with_fit(p.fit);
         params_.validate(kind == PoolKind::max ? "MaxPool" : "AvgPool");
     }
+    /// PoolLayer(kind, PoolParams(window, stride, pad)): exact fit.
+    PoolLayer(PoolKind kind, HW window, HW stride, HW pad = 0) : PoolLayer(kind, PoolParams(window, stride, pad)) {}
 
     /// The pooling geometry for an input (channels map one to one: D1 = K = input depth). Also
     /// throws std::invalid_argument when a window would lie entirely in the padding.
