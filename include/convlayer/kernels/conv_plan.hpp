@@ -12,6 +12,7 @@
 #include <string>
 
 #include "convlayer/core/conv_shape.hpp"
+#include "convlayer/kernels/bias_gradient.hpp"
 
 namespace convlayer {
 
@@ -113,6 +114,22 @@ constexpr index_t cache_line_elements(index_t n) {
     constexpr index_t line = 64 / static_cast<index_t>(sizeof(T));
     return (n + line - 1) / line * line;
 }
+
+/// The workspace of a backward-weights plan that also sums db: conv_bias_gradient()'s
+/// per-thread partial sums first, then, from the next cache line, the kernel's own.
+template <typename T>
+struct BiasGradientThenKernel {
+    index_t bias_elements;  ///< whole cache lines holding conv_bias_gradient()'s scratch
+    /// For K filters on `threads` threads.
+    BiasGradientThenKernel(index_t k, int threads)
+        : bias_elements(cache_line_elements<T>(conv_bias_gradient_scratch_elements(k, threads))) {}
+    /// The whole workspace, for a kernel needing `kernel_elements`.
+    index_t elements(index_t kernel_elements) const {
+        return checked_add(bias_elements, kernel_elements, "backward-weights workspace");
+    }
+    /// Where the kernel's part starts.
+    T* kernel_part(T* workspace) const { return workspace + bias_elements; }
+};
 
 /// Makes plan type P for a context.
 template <typename P, typename T = typename P::Scalar>

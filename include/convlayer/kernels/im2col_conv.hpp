@@ -620,17 +620,18 @@ struct Im2colBackwardWeights final : ConvPlan<T>, detail::Im2colRule<kSkipIm2col
     /// Sizes the blocks for `c`'s shape, threads and per-thread workspace budget.
     explicit Im2colBackwardWeights(const ConvPlanContext& c)
         : s(c.shape), threads(c.threads), block_rows(im2col_block_rows(s, c.budget_bytes, sizeof(T), threads)) {}
-    // [db's per-thread partial sums][the kernel's]
     index_t workspace_elements() const override {
-        return checked_add(cache_line_elements<T>(conv_bias_gradient_scratch_elements(s.k, threads)),
-                           im2col_workspace_elements<T>(s, block_rows, threads, kSkipIm2col, false), "im2col workspace");
+        return layout().elements(im2col_workspace_elements<T>(s, block_rows, threads, kSkipIm2col, false));
     }
     void run(const ConvOperands<T>& io, T* workspace) const override {
-        const index_t db_scratch = cache_line_elements<T>(conv_bias_gradient_scratch_elements(s.k, threads));
         if (io.db) conv_bias_gradient(io.dy, s.output_positions(), s.k, io.db, workspace, threads);
-        im2col_conv_backward_weights(s, io.x, io.dy, io.dw, workspace + db_scratch, block_rows, threads, kSkipIm2col);
+        im2col_conv_backward_weights(s, io.x, io.dy, io.dw, layout().kernel_part(workspace), block_rows, threads,
+                                     kSkipIm2col);
         if (!kSkipIm2col) repair_weight_gradient_if_nonfinite(s, io.x, io.dy, io.dw, io.db);
     }
+
+private:
+    BiasGradientThenKernel<T> layout() const { return {s.k, threads}; }
 };
 
 /// ConvAlgorithm::gemm1x1: the im2col plans with the NHWC input as the patch matrix.

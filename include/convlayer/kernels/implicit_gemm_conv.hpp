@@ -728,17 +728,17 @@ struct ImplicitGemmBackwardWeights final : ConvPlan<T> {
     static std::string refusal(const ConvShape& s) { return detail::implicit_gemm_refusal(s); }
     /// implicit_gemm_dw_applies() on `threads` threads.
     static bool pays_off(const ConvShape& s, int threads) { return implicit_gemm_dw_applies<T>(s, threads); }
-    // [db's per-thread partial sums][the kernel's]
     index_t workspace_elements() const override {
-        return checked_add(cache_line_elements<T>(conv_bias_gradient_scratch_elements(s.k, threads)),
-                           implicit_gemm_workspace_elements<T>(s, blocks, threads, false), "implicit GEMM workspace");
+        return layout().elements(implicit_gemm_workspace_elements<T>(s, blocks, threads, false));
     }
     void run(const ConvOperands<T>& io, T* workspace) const override {
-        const index_t db_scratch = cache_line_elements<T>(conv_bias_gradient_scratch_elements(s.k, threads));
-        implicit_gemm_conv_backward_weights(s, io.x, io.dy, io.dw, workspace + db_scratch, blocks, threads, io.db,
-                                            workspace);
+        implicit_gemm_conv_backward_weights(s, io.x, io.dy, io.dw, layout().kernel_part(workspace), blocks, threads,
+                                            io.db, workspace);
         repair_weight_gradient_if_nonfinite(s, io.x, io.dy, io.dw, io.db);
     }
+
+private:
+    BiasGradientThenKernel<T> layout() const { return {s.k, threads}; }
 };
 
 }  // namespace convlayer::kernels

@@ -141,15 +141,7 @@ public:
     /// Whether set_autotune(true) is in effect.
     bool autotune() const { return autotune_; }
     /// Input shapes (with thread counts) timed so far by set_autotune(true), on any pass.
-    index_t autotuned_shapes() const {
-        index_t shapes = 0;
-        for (std::size_t i = 0; i < tuned_.size(); ++i) {
-            const auto same = [&](const TunedPass& e) { return e.input == tuned_[i].input && e.threads == tuned_[i].threads; };
-            shapes += std::find_if(tuned_.begin(), tuned_.begin() + static_cast<std::ptrdiff_t>(i), same) ==
-                      tuned_.begin() + static_cast<std::ptrdiff_t>(i);
-        }
-        return shapes;
-    }
+    index_t autotuned_shapes() const { return tuned_shapes_; }
 
     /// Forward and backward-data multiply a copy of the weights packed (or Winograd-transformed)
     /// into the GEMM's layout, rebuilt on every call by default, as training changes the weights
@@ -183,6 +175,7 @@ public:
         budget_ = bytes;
         cached_input_ = Shape{};
         tuned_.clear();  // the blocks, and so the timings, depend on the budget
+        tuned_shapes_ = 0;
     }
     /// The bound set by set_workspace_budget_bytes().
     index_t workspace_budget_bytes() const { return budget_; }
@@ -310,6 +303,10 @@ private:
         for (const TunedPass& e : tuned_)
             if (e.input == cached_input_ && e.threads == requested_threads_ && e.pass == pass) return e.algorithm;
         const ConvAlgorithm fastest = fastest_algorithm(pass);
+        const auto same_shape = [&](const TunedPass& e) {
+            return e.input == cached_input_ && e.threads == requested_threads_;
+        };
+        tuned_shapes_ += std::none_of(tuned_.begin(), tuned_.end(), same_shape);
         tuned_.push_back({cached_input_, requested_threads_, pass, fastest});
         return fastest;
     }
@@ -379,6 +376,7 @@ private:
         ConvAlgorithm algorithm;
     };
     std::vector<TunedPass> tuned_;  // set_autotune's choices
+    index_t tuned_shapes_ = 0;      // distinct (input, threads) among them
     Shape cached_input_{};
     ConvShape shape_{};
     int requested_threads_ = 0;
