@@ -1,7 +1,8 @@
 // Counts calls to the global operator new made while an AllocationCounter is alive, and the
 // largest single request among them.
 // The replacement operators live in allocation_counter.cpp, linked into the tests that use this.
-// (Eigen's GEMM takes its blocking buffers from malloc, which this does not count.)
+// (Eigen's GEMM would take its blocking buffers from malloc, which this does not count; no layer
+// calls it.)
 #pragma once
 
 #include <atomic>

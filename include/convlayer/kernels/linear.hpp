@@ -67,13 +67,33 @@ struct Operand {
     }
 };
 
+// gemm_block() for A read in place when row-major or when B is a single panel. A column-major A
+// multiplied by several panels of B is copied an MR-row panel at a time into `panel` (MR * depth
+// values) first: read in place, each step of its depth loads a line lda values on, and an lda of
+// a multiple of 4 KiB (a 1024-wide layer) maps every one of them to the same L1 set, so each
+// panel of B would load them again. (Against one panel of B the copy only doubles the reads:
+// 0.78x on the 3136 -> 10 backward at N = 256.)
+template <typename T>
+void gemm_block_own_a(const T* a, index_t lda, bool a_row_major, index_t m, index_t depth, const T* b_packed,
+                      index_t n, T* c, index_t ldc, const T* bias, T* panel) {
+    constexpr index_t MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
+    if (a_row_major || n <= NR) return gemm_block(a, lda, a_row_major, m, depth, b_packed, n, c, ldc, false, bias, panel);
+    for (index_t i0 = 0; i0 < m; i0 += MR) {
+        const index_t rows = std::min(MR, m - i0);
+        pack_a_panels_colmajor(a + i0, lda, rows, depth, panel);  // zero rows past `rows`
+        for (index_t j0 = 0; j0 < n; j0 += NR)
+            gemm_micro_kernel<T, false>(depth, panel, MR, b_packed + j0 * depth, c + i0 * ldc + j0, ldc, rows,
+                                        std::min(NR, n - j0), false, bias ? bias + j0 : nullptr);
+    }
+}
+
 // C (m x n, row-major, ldc) = A B (+ bias), A read in place (row- or column-major, lda), B packed
 // into `packed` in NR panels. With a panel of B's columns for every thread, the threads split
 // the panels and each packs its own, so packed values stay in the cache of the core that uses
 // them (packed on one core and read on another, the lines cross between the cores every call:
 // 2.5x slower on two threads than on one, for a 3136 -> 10 layer's backward). Otherwise B is
-// packed first and the threads split C's rows in whole MR panels. Thread t packs A's edge panel
-// into edges + t * MR * depth.
+// packed first and the threads split C's rows in whole MR panels, each copying its own rows of a
+// column-major A (gemm_block_own_a()). Thread t packs A's panels into edges + t * MR * depth.
 template <typename T>
 void gemm(const T* a, index_t lda, bool a_row_major, index_t m, index_t depth, const Operand<T>& b, index_t n,
           T* packed, T* c, index_t ldc, const T* bias, T* edges, int threads) {
@@ -84,7 +104,7 @@ void gemm(const T* a, index_t lda, bool a_row_major, index_t m, index_t depth, c
             const index_t j0 = col_panels * part / threads * NR, j1 = std::min(n, col_panels * (part + 1) / threads * NR);
             b.pack(depth, j0, j1 - j0, packed + j0 * depth);
             gemm_block(a, lda, a_row_major, m, depth, packed + j0 * depth, j1 - j0, c + j0, ldc, false,
-                       bias ? bias + j0 : nullptr, edges + t * MR * depth);
+                       bias ? bias + j0 : nullptr, edges + t * MR * depth);  // every thread reads all of A
         });
         return;
     }
@@ -93,8 +113,8 @@ void gemm(const T* a, index_t lda, bool a_row_major, index_t m, index_t depth, c
     parallel_for(parts, parts, [&](index_t part, int t) {
         const index_t r0 = row_panels * part / parts * MR, r1 = std::min(m, row_panels * (part + 1) / parts * MR);
         const T* a0 = a_row_major ? a + r0 * lda : a + r0;
-        gemm_block(a0, lda, a_row_major, r1 - r0, depth, packed, n, c + r0 * ldc, ldc, false, bias,
-                   edges + t * MR * depth);
+        gemm_block_own_a(a0, lda, a_row_major, r1 - r0, depth, packed, n, c + r0 * ldc, ldc, bias,
+                         edges + t * MR * depth);
     });
 }
 
