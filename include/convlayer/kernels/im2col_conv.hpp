@@ -169,9 +169,7 @@ inline constexpr index_t kPrivateDwPositionsPerThread = 512;
 /// small and has fewer than 4 panels of NR patch columns per thread, or it fits L2
 /// (kPrivateDwL2Bytes) and each thread has kPrivateDwPositionsPerThread positions to sum over.
 /// Otherwise the threads split dW's columns: disjoint writes and no sum, but each thread reads
-/// every position. Measured, 2 threads: MNIST conv2 (200 KiB) at N = 1, 196 positions: split 394,
-/// private 367-375 GFLOP/s; at N = 8: split 410-417, private 460; AlexNet conv1 and VGG conv1_2
-/// 8-15% faster private; ResNet's 1x1 (1 MiB) at N = 8 7% slower private.
+/// every position. (The measurements behind the rule: docs/performance.md.)
 template <typename T>
 bool private_dw(const ConvShape& s, int threads) {
     const index_t panels = (s.patch_length() + GemmTile<T>::NR - 1) / GemmTile<T>::NR;
