@@ -48,12 +48,6 @@ void sum_rows(const T* dy, index_t ld, index_t m0, index_t m1, index_t k, T* out
         out[j] = sum;
     }
 }
-
-// sum_rows() of a dense dY (rows K apart).
-template <typename T>
-void sum_positions(const T* dy, index_t m0, index_t m1, index_t k, T* out) {
-    sum_rows(dy, k, m0, m1, k, out);
-}
 }  // namespace detail
 
 /// Part `part` of `parts` of db: the sum of its share of dY's rows, into db (part 0) or
@@ -62,7 +56,7 @@ void sum_positions(const T* dy, index_t m0, index_t m1, index_t k, T* out) {
 template <typename T>
 void bias_gradient_part(const T* dy, index_t positions, index_t k, index_t part, int parts, T* db, T* scratch) {
     const index_t m0 = positions * part / parts, m1 = positions * (part + 1) / parts;
-    detail::sum_positions(dy, m0, m1, k, part == 0 ? db : scratch + (part - 1) * k);
+    detail::sum_rows(dy, k, m0, m1, k, part == 0 ? db : scratch + (part - 1) * k);
 }
 
 /// db += the parts 1 .. parts - 1 in scratch (see bias_gradient_part()).

@@ -14,37 +14,27 @@
 namespace convlayer::kernels {
 
 namespace detail {
-// kb x nb dot products over `depth` of rows of W and X, kb <= KB, nb <= NB:
-// out[i * ldo + j] = dot(W row i, X row j) (+ bias[i]). Rows past kb and nb repeat the last one
-// (their sums are dropped), so a short block still has KB x NB independent chains of FMAs.
-template <int KB, int NB, typename T>
-void dot_block(const T* w, index_t ldw, int kb, const T* x, index_t ldx, int nb, index_t depth, const T* bias, T* out,
-               index_t ldo) {
+// out[j] = dot(w, row j of X) (+ bias) over `depth`, for j < nb <= NB. Rows past nb repeat the
+// last one (their sums are dropped), so a short block still has NB independent chains of FMAs.
+template <int NB, typename T>
+void dot_rows(const T* w, const T* x, index_t ldx, int nb, index_t depth, const T* bias, T* out) {
     using namespace Eigen::internal;
     using Packet = typename GemmTile<T>::Packet;
     constexpr index_t P = GemmTile<T>::kLanes;
-    const T* wr[KB];
     const T* xr[NB];
-    for (int i = 0; i < KB; ++i) wr[i] = w + std::min(i, kb - 1) * ldw;
     for (int j = 0; j < NB; ++j) xr[j] = x + std::min(j, nb - 1) * ldx;
-    Packet acc[KB][NB];
-    for (int i = 0; i < KB; ++i)
-        for (int j = 0; j < NB; ++j) acc[i][j] = pset1<Packet>(T(0));
+    Packet acc[NB];
+    for (int j = 0; j < NB; ++j) acc[j] = pset1<Packet>(T(0));
     index_t l = 0;
     for (; l + P <= depth; l += P) {
-        Packet xv[NB];
-        for (int j = 0; j < NB; ++j) xv[j] = ploadu<Packet>(xr[j] + l);
-        for (int i = 0; i < KB; ++i) {
-            const Packet wv = ploadu<Packet>(wr[i] + l);
-            for (int j = 0; j < NB; ++j) acc[i][j] = pmadd(wv, xv[j], acc[i][j]);
-        }
+        const Packet wv = ploadu<Packet>(w + l);
+        for (int j = 0; j < NB; ++j) acc[j] = pmadd(wv, ploadu<Packet>(xr[j] + l), acc[j]);
     }
-    for (int i = 0; i < kb; ++i)
-        for (int j = 0; j < nb; ++j) {
-            T sum = predux(acc[i][j]);
-            for (index_t t = l; t < depth; ++t) sum += wr[i][t] * xr[j][t];
-            out[i * ldo + j] = sum + (bias ? bias[i] : T(0));
-        }
+    for (int j = 0; j < nb; ++j) {
+        T sum = predux(acc[j]);
+        for (index_t t = l; t < depth; ++t) sum += w[t] * xr[j][t];
+        out[j] = sum + (bias ? *bias : T(0));
+    }
 }
 
 // acc[0..count) += sum over i < KB of c[i * ldc] * src[i * lds + 0..count): KB rows weighted by
@@ -79,7 +69,7 @@ void linear_streamed_forward(const T* x, index_t ldx, const T* w, const T* b, T*
         for (index_t n0 = 0; n0 < rows; n0 += NB) {
             const int nb = static_cast<int>(std::min<index_t>(NB, rows - n0));
             T dots[NB];
-            detail::dot_block<1, NB>(w + k * in, in, 1, x + n0 * ldx, ldx, nb, in, b ? b + k : nullptr, dots, 1);
+            detail::dot_rows<NB>(w + k * in, x + n0 * ldx, ldx, nb, in, b ? b + k : nullptr, dots);
             for (int j = 0; j < nb; ++j) y[(n0 + j) * ldy + k] = dots[j];
         }
 }
@@ -91,9 +81,9 @@ void linear_streamed_backward_data(const T* dy, index_t ldy, const T* w, T* dx, 
     for (index_t n = 0; n < rows; ++n) std::fill(dx + n * ldx, dx + n * ldx + in, T(0));
     // Four rows of W a pass cut dx's loads and stores by 4; one sample is bound by reading W
     // instead, which one row at a time keeps sequential (four measured 30% slower).
-    const index_t kb = rows == 1 ? 1 : 4;
+    const bool four_rows = rows > 1;
     index_t k = 0;
-    for (; kb == 4 && k + 4 <= out; k += 4)
+    for (; four_rows && k + 4 <= out; k += 4)
         for (index_t n = 0; n < rows; ++n)
             detail::add_weighted_rows<4>(w + k * in, in, dy + n * ldy + k, 1, in, dx + n * ldx);
     for (; k < out; ++k)
