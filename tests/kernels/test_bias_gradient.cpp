@@ -33,5 +33,5 @@ TYPED_TEST(ConvBiasGradient, MatchesAPlainSumOnAnyThreadCount) {
                 EXPECT_EQ(db, expected) << positions << " positions, K = " << k << ", " << threads << " threads";
             }
     // 5001 x 64 values are past the threshold: the threads' partial sums were used.
-    EXPECT_GE(5001 * 64, kParallelSumMinValues);
+    EXPECT_GE(5001 * 64, kernels::tuning<T>().parallel_sum_min_values);
 }

@@ -200,7 +200,8 @@ TEST(Im2colConv, SharedAndPrivateWeightGradients) {
 TEST(Im2colConv, PrivateWeightGradientsForManyPositions) {
     const ConvShape many = resolve(ConvParams(32, 8, 5, 1, 2), Shape{4, 16, 16, 32});  // 25 panels, 1024 positions
     const ConvShape few = resolve(ConvParams(32, 8, 5, 1, 2), Shape{1, 16, 16, 32});
-    const ConvShape large = resolve(ConvParams(1024, 256, 1), Shape{8, 14, 14, 1024});  // 1 MiB
+    // 2 MiB (kPrivateDwBytes): more than an L2 of up to 8 MiB holds as private_dw_cached_bytes.
+    const ConvShape large = resolve(ConvParams(1024, 512, 1), Shape{8, 14, 14, 1024});
     EXPECT_TRUE(private_dw<float>(many, 2));
     EXPECT_FALSE(private_dw<float>(few, 2));
     EXPECT_FALSE(private_dw<float>(large, 2));
@@ -215,11 +216,12 @@ TEST(Im2colConv, BlockRowsRespectTheBudget) {
     EXPECT_EQ(rows, (index_t{2} << 20) / (4608 * 4));
     EXPECT_LE(rows * s.patch_length() * 4, index_t{2} << 20);
     // Workspace: the packed weights + per thread one block of patch rows and GEMM packing space
-    // (1 MiB here), so the per-thread part stays near the budget.
+    // (A's edge panel and a B block of half of L2: at most 1 MiB or L2), so the per-thread part
+    // stays near the budget.
     const index_t ws = im2col_workspace_elements<float>(s, rows, 2), packed = packed_weight_elements<float>(s);
     EXPECT_EQ(packed, 4608 * 512);
     EXPECT_GE(ws, packed + 2 * rows * 4608);
-    EXPECT_LE((ws - packed) * 4, 2 * ((index_t{2} << 20) + (index_t{1} << 20)));
+    EXPECT_LE((ws - packed) * 4, 2 * ((index_t{2} << 20) + std::max(index_t{1} << 20, this_cpu().l2_bytes)));
     // Always at least one row, at most all of them.
     EXPECT_EQ(im2col_block_rows(s, 1, sizeof(float)), 1);
     EXPECT_EQ(im2col_block_rows(s, index_t{1} << 40, sizeof(float)), s.output_positions());
@@ -246,10 +248,11 @@ TEST(Im2colConv, ForwardBlockRowsAreWholePanelsWithinTheBudget) {
 }
 
 // dX accumulated per thread (small inputs, blocks of any size) and in two colours (inputs above
-// kPrivateDxBytes), each against the reference on 2 threads.
+// Tuning::private_dx_bytes, this CPU's L2), each against the reference on 2 threads.
 TEST(Im2colConv, PrivateAndTwoColourBackwardData) {
     const ConvParams params(40, 8, 3, 1, 1);
-    const Shape small_in{1, 12, 10, 40}, large_in{2, 64, 60, 40};
+    const index_t large_n = tuning<float>().private_dx_bytes / (64 * 60 * 40 * 4) + 1;
+    const Shape small_in{1, 12, 10, 40}, large_in{large_n, 64, 60, 40};
     const ConvShape small = resolve(params, small_in), large = resolve(params, large_in);
     EXPECT_TRUE(private_dx<float>(small, 2, false));
     EXPECT_FALSE(private_dx<float>(small, 1, false));

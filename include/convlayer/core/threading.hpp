@@ -18,9 +18,6 @@
 
 namespace convlayer {
 
-/// Below this many values one thread sums them all: forking costs about as much as the sum.
-inline constexpr index_t kParallelSumMinValues = index_t{1} << 16;
-
 /// True when convlayer was compiled with OpenMP (-fopenmp): otherwise everything runs serially.
 constexpr bool has_openmp() {
 #ifdef _OPENMP
@@ -50,13 +47,6 @@ inline void set_num_threads(int n) {
     if (n < 1) throw std::invalid_argument("convlayer::set_num_threads: need at least 1 thread, got " + std::to_string(n));
     detail::thread_count_setting() = has_openmp() ? n : 1;
 }
-
-/// Below this many FLOPs per thread (a few microseconds of work), forking costs more than it saves.
-inline constexpr double kMinFlopsPerThread = 2.5e5;
-
-/// The threads a call of `flops` FLOPs runs on: `threads`, or 1 when each would get less than
-/// kMinFlopsPerThread.
-inline int threads_for_flops(double flops, int threads) { return flops < kMinFlopsPerThread * threads ? 1 : threads; }
 
 /// Calls f(i, thread) for i in [0, count), spread statically over `threads` threads
 /// (thread in [0, threads)). Runs serially when threads == 1, without OpenMP, or when already

@@ -3,7 +3,8 @@
 
 #include "convlayer/core/eigen_types.hpp"
 #include "convlayer/core/threading.hpp"
-#include "convlayer/kernels/packed_gemm.hpp"
+#include "convlayer/kernels/simd.hpp"
+#include "convlayer/kernels/tuning.hpp"
 
 namespace convlayer::kernels {
 
@@ -17,8 +18,8 @@ namespace detail {
 // backward-weights 8-10% faster with them).
 template <typename T>
 void sum_rows(const T* dy, index_t ld, index_t m0, index_t m1, index_t k, T* out) {
-    using Packet = typename GemmTile<T>::Packet;
-    constexpr index_t P = GemmTile<T>::kLanes;
+    using Packet = typename Simd<T>::Packet;
+    constexpr index_t P = Simd<T>::kLanes;
     if (k >= 4 * P) {  // each row added to out: its 4+ independent packets hide the add latency
         VectorMap<T> sum(out, k);
         sum.setZero();
@@ -69,7 +70,7 @@ void add_bias_gradient_parts(T* db, const T* scratch, index_t k, int parts) {
 /// range of positions (thread 0 into db, the others into `scratch`), added at the end.
 template <typename T>
 void conv_bias_gradient(const T* dy, index_t positions, index_t k, T* db, T* scratch, int threads) {
-    if (threads <= 1 || positions * k < kParallelSumMinValues || positions < threads) threads = 1;
+    if (threads <= 1 || positions * k < tuning<T>().parallel_sum_min_values || positions < threads) threads = 1;
     parallel_for(threads, threads,
                  [&](index_t part, int) { bias_gradient_part(dy, positions, k, part, threads, db, scratch); });
     add_bias_gradient_parts(db, static_cast<const T*>(scratch), k, threads);

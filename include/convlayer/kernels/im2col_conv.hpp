@@ -17,7 +17,7 @@
 // Threads: forward blocks are independent. A small dW (<= kPrivateDwBytes) is accumulated by each
 // thread over its own blocks and summed; a large one takes threads*block_rows rows at a time,
 // the threads splitting their im2col by rows and the GEMM by patch columns. dX blocks scatter into
-// overlapping input rows: a small dX (<= kPrivateDxBytes) is accumulated per thread and summed,
+// overlapping input rows: a small dX (<= Tuning::private_dx_bytes) is accumulated per thread and summed,
 // like dW; a large one runs in two colours: blocks of at least ceil(F_eff/S) output rows are far
 // enough apart that every other block touches disjoint input rows.
 #pragma once
@@ -34,16 +34,9 @@
 #include "convlayer/kernels/im2col.hpp"
 #include "convlayer/kernels/nonfinite.hpp"
 #include "convlayer/kernels/packed_gemm.hpp"
+#include "convlayer/kernels/tuning.hpp"
 
 namespace convlayer::kernels {
-
-/// At most kGemmKc depth x kGemmMc rows of A are multiplied at a time (about 100 KiB: resident in
-/// L2 while the packed B panels stream past).
-inline constexpr index_t kGemmKc = 256;
-/// Rows of A (output positions) multiplied per block of depth; see kGemmKc.
-inline constexpr index_t kGemmMc = 96;
-/// dW packs at most kGemmJc patch columns of B at a time.
-inline constexpr index_t kGemmJc = 512;
 
 namespace detail {
 // [begin, end) of part `i` of `n` nearly equal parts of [0, total).
@@ -55,7 +48,7 @@ inline std::pair<index_t, index_t> split_range(index_t total, index_t n, index_t
 // each thread summing its own range of elements (one thread for a small sum).
 template <typename T>
 void add_private_accumulators(T* dst, const T* acc, index_t size, int threads) {
-    const int summing = size * (threads - 1) < kParallelSumMinValues ? 1 : threads;
+    const int summing = size * (threads - 1) < tuning<T>().parallel_sum_min_values ? 1 : threads;
     parallel_for(threads, summing, [&](index_t part, int) {
         const auto [e0, e1] = split_range(size, threads, part);
         for (int t = 1; t < threads; ++t)
@@ -68,7 +61,7 @@ void add_private_accumulators(T* dst, const T* acc, index_t size, int threads) {
 template <typename T>
 void clear_with_accumulators(T* dst, T* acc, index_t size, index_t copies, int threads) {
     const index_t total = size * copies;
-    const int clearing = total < kParallelSumMinValues ? 1 : threads;
+    const int clearing = total < tuning<T>().parallel_sum_min_values ? 1 : threads;
     parallel_for(threads, clearing, [&](index_t part, int) {
         const auto [i0, i1] = split_range(total, threads, part);
         for (index_t i = i0; i < i1;) {  // [i0, i1) may span dst and the accumulators
@@ -81,27 +74,34 @@ void clear_with_accumulators(T* dst, T* acc, index_t size, index_t copies, int t
 }
 
 // Whether the threads should split a GEMM's output columns (cols of them) rather than its rows,
-// for M output positions: at most 16 MR-row panels per thread, which divide unevenly (17 for 2
-// threads: 9 + 8 leave one thread idle 6% of the time), and at least one NR panel of columns each.
+// for M output positions: at most kSplitColumnsMaxRowPanelsPerThread MR-row panels per thread,
+// and at least one NR panel of columns each.
 template <typename T>
 bool threads_split_columns(index_t M, index_t cols, int threads) {
     const index_t row_panels = (M + GemmTile<T>::MR - 1) / GemmTile<T>::MR;
     const index_t col_panels = (cols + GemmTile<T>::NR - 1) / GemmTile<T>::NR;
-    return threads > 1 && row_panels <= 16 * static_cast<index_t>(threads) && col_panels >= threads;
+    const auto t = static_cast<index_t>(threads);
+    return threads > 1 && row_panels <= kSplitColumnsMaxRowPanelsPerThread * t && col_panels >= t;
 }
 
-// A depth split into equal blocks of at most kGemmKc (800 becomes 4 x 200, not 3 x 256 + 32).
-inline index_t depth_block(index_t depth) {
-    const index_t blocks = (depth + kGemmKc - 1) / kGemmKc;
+// A depth split into equal blocks of at most Tuning::gemm_depth (800 becomes 4 x 200, not
+// 3 x 256 + 32).
+template <typename T>
+index_t depth_block(index_t depth) {
+    const index_t kc = tuning<T>().gemm_depth, blocks = (depth + kc - 1) / kc;
     return (depth + blocks - 1) / blocks;
 }
 
-// GEMM packing space per thread: A's edge panel (at most MR x kGemmKc; sized generously) and a
-// B sub-block (kGemmKc x kGemmJc, for dW).
+// GEMM packing space per thread: A's edge panel (at most MR x gemm_depth; sized generously),
+// then a B sub-block (gemm_depth x dw_columns, for dW) from edge_elements() on.
+template <typename T>
+index_t edge_elements(const ConvShape& s) {
+    constexpr index_t MR = GemmTile<T>::MR;
+    return std::max(round_up(kGemmRowBlock, MR), round_up(s.k, MR)) * tuning<T>().gemm_depth;
+}
 template <typename T>
 index_t packing_elements(const ConvShape& s) {
-    constexpr index_t MR = GemmTile<T>::MR;
-    return std::max(round_up(kGemmMc, MR), round_up(s.k, MR)) * kGemmKc + kGemmKc * kGemmJc;
+    return edge_elements<T>(s) + tuning<T>().gemm_depth * tuning<T>().dw_columns;
 }
 }  // namespace detail
 
@@ -154,20 +154,10 @@ index_t packed_weight_elements(const ConvShape& s) {
                     checked_mul(s.k, detail::round_up(L, NR), "packed weights"));
 }
 
-/// dW of at most this many bytes may be accumulated privately by each thread over its own blocks
-/// and summed at the end (scales with threads); see private_dw().
-inline constexpr index_t kPrivateDwBytes = index_t{2} << 20;
-
-/// A dW of at most this many bytes (an accumulator per thread next to it in L2) is accumulated
-/// per thread even when it has enough columns to split, given kPrivateDwPositionsPerThread
-/// positions per thread (see private_dw()).
-inline constexpr index_t kPrivateDwL2Bytes = index_t{256} << 10;
-/// Output positions per thread from which a dW within kPrivateDwL2Bytes is accumulated per thread.
-inline constexpr index_t kPrivateDwPositionsPerThread = 512;
-
 /// True when backward-weights gives each thread beyond the first a private dW accumulator: dW is
-/// small and has fewer than 4 panels of NR patch columns per thread, or it fits L2
-/// (kPrivateDwL2Bytes) and each thread has kPrivateDwPositionsPerThread positions to sum over.
+/// at most kPrivateDwBytes and has fewer than kSplitDwMinPanelsPerThread panels of NR patch
+/// columns per thread, or it fits L2 (Tuning::private_dw_cached_bytes) and each thread has
+/// kPrivateDwPositionsPerThread positions to sum over.
 /// Otherwise the threads split dW's columns: disjoint writes and no sum, but each thread reads
 /// every position. (The measurements behind the rule: docs/performance.md.)
 template <typename T>
@@ -176,17 +166,15 @@ bool private_dw(const ConvShape& s, int threads) {
     const index_t bytes = s.patch_length() * s.k * static_cast<index_t>(sizeof(T));
     const auto t = static_cast<index_t>(threads);
     return threads > 1 && bytes <= kPrivateDwBytes &&
-           (panels < 4 * t || (bytes <= kPrivateDwL2Bytes && s.output_positions() >= kPrivateDwPositionsPerThread * t));
+           (panels < kSplitDwMinPanelsPerThread * t ||
+            (bytes <= tuning<T>().private_dw_cached_bytes && s.output_positions() >= kPrivateDwPositionsPerThread * t));
 }
-
-/// dX of at most this many bytes is accumulated privately by each thread (col2im into its own
-/// copy, then summed), so its blocks need no colouring; larger dX runs in two colours.
-inline constexpr index_t kPrivateDxBytes = index_t{1} << 20;
 
 /// True when backward-data gives each thread beyond the first a private dX accumulator.
 template <typename T>
 bool private_dx(const ConvShape& s, int threads, bool skip_im2col) {
-    return threads > 1 && !skip_im2col && s.input().size() * static_cast<index_t>(sizeof(T)) <= kPrivateDxBytes;
+    const index_t bytes = s.input().size() * static_cast<index_t>(sizeof(T));
+    return threads > 1 && !skip_im2col && bytes <= tuning<T>().private_dx_bytes;
 }
 
 /// Elements of the threads - 1 private accumulators: dW's (private_dw()) and dX's (private_dx())
@@ -235,7 +223,7 @@ struct Im2colWorkspace {
     T* packing_of(int thread) const { return packing + thread * packing_per_thread; }
     // The B sub-block of a thread's packing space, after the space for A's edge panel.
     T* packed_b_of(const ConvShape& s, int thread) const {
-        return packing_of(thread) + std::max(round_up(kGemmMc, GemmTile<T>::MR), round_up(s.k, GemmTile<T>::MR)) * kGemmKc;
+        return packing_of(thread) + edge_elements<T>(s);
     }
     // The patch rows [m0, m0 + rows) for thread `thread`: x itself when im2col is skipped,
     // otherwise im2col'd into the thread's patch block.
@@ -257,8 +245,8 @@ void accumulate_dw(const ConvShape& s, const T* patches, const T* dy_rows, index
     const index_t L = s.patch_length();
     for (index_t k0 = 0; k0 < rows; k0 += depth_block) {  // depth: output positions
         const index_t kc = std::min(depth_block, rows - k0);
-        for (index_t j0 = l0; j0 < l1; j0 += kGemmJc) {
-            const index_t jc = std::min(kGemmJc, l1 - j0);
+        for (index_t j0 = l0; j0 < l1; j0 += tuning<T>().dw_columns) {
+            const index_t jc = std::min(tuning<T>().dw_columns, l1 - j0);
             pack_b_panels_rowmajor(patches + k0 * L + j0, L, kc, jc, packed_b);
             // A = dY^T: element (filter i, position k) at dy[k*K + i], in tiles of the fewest
             // filters (see implicit_gemm_conv_backward_weights()).
@@ -273,7 +261,7 @@ void accumulate_dw(const ConvShape& s, const T* patches, const T* dy_rows, index
 /// panels, one depth block after another (packed_weight_elements() values).
 template <typename T>
 void im2col_pack_forward_weights(const ConvShape& s, const T* w, T* packed, int threads = 1) {
-    const index_t L = s.patch_length(), Kp = detail::round_up(s.k, GemmTile<T>::NR), KC = detail::depth_block(L);
+    const index_t L = s.patch_length(), Kp = detail::round_up(s.k, GemmTile<T>::NR), KC = detail::depth_block<T>(L);
     parallel_for((L + KC - 1) / KC, threads, [&](index_t kb, int) {
         const index_t k0 = kb * KC;
         pack_b_panels_colmajor(w + k0, L, std::min(KC, L - k0), s.k, packed + k0 * Kp);
@@ -283,7 +271,7 @@ void im2col_pack_forward_weights(const ConvShape& s, const T* w, T* packed, int 
 /// Packs W^T (K x (Fh*Fw*D1), row-major: OHWI) as im2col_conv_backward_data() multiplies it.
 template <typename T>
 void im2col_pack_backward_data_weights(const ConvShape& s, const T* w, T* packed, int threads = 1) {
-    const index_t L = s.patch_length(), Lp = detail::round_up(L, GemmTile<T>::NR), KC = detail::depth_block(s.k);
+    const index_t L = s.patch_length(), Lp = detail::round_up(L, GemmTile<T>::NR), KC = detail::depth_block<T>(s.k);
     parallel_for((s.k + KC - 1) / KC, threads, [&](index_t kb, int) {
         const index_t k0 = kb * KC;
         pack_b_panels_rowmajor(w + k0 * L, L, std::min(KC, s.k - k0), L, packed + k0 * Lp);
@@ -342,7 +330,7 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
                          const T* prepacked = nullptr) {
     const index_t M = s.output_positions(), L = s.patch_length(), Kp = detail::round_up(s.k, GemmTile<T>::NR);
     const detail::Im2colWorkspace<T> ws(s, workspace, block_rows, threads, skip_im2col);
-    const index_t KC = detail::depth_block(L);
+    const index_t KC = detail::depth_block<T>(L);
     if (!prepacked) im2col_pack_forward_weights(s, w, ws.packed_w, threads);
     const T* packed_w = prepacked ? prepacked : ws.packed_w;
     // Few output positions (a small batch of small images) split unevenly into row panels; then
@@ -356,8 +344,8 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
         const index_t m0 = blk * block_rows, rows = std::min(block_rows, M - m0);
         T* edge = ws.packing_of(t);
         const T* patches = ws.block_patches(s, x, m0, rows, block_rows, t, skip_im2col);
-        for (index_t r0 = 0; r0 < rows; r0 += kGemmMc) {
-            const index_t mc = std::min(kGemmMc, rows - r0);
+        for (index_t r0 = 0; r0 < rows; r0 += kGemmRowBlock) {
+            const index_t mc = std::min(kGemmRowBlock, rows - r0);
             // The depth outside each run's live columns is zero padding: not multiplied.
             detail::for_each_live_run<T>(s, m0 + r0, mc, [&](index_t i0, index_t i1, std::pair<index_t, index_t> live) {
                 bool written = false;
@@ -390,7 +378,7 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
         // accumulators are summed.
         const index_t size = L * s.k;
         detail::clear_with_accumulators(dw, ws.private_acc, size, threads, threads);
-        const index_t KC = detail::depth_block(std::min(block_rows, M));
+        const index_t KC = detail::depth_block<T>(std::min(block_rows, M));
         parallel_for((M + block_rows - 1) / block_rows, threads, [&](index_t blk, int t) {
             const index_t m0 = blk * block_rows, rows = std::min(block_rows, M - m0);
             T* acc = t == 0 ? dw : ws.private_acc + (t - 1) * size;
@@ -403,7 +391,8 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
     }
     // Without im2col there is no patch buffer to bound: every row in one pass over dW.
     const index_t pass_rows = skip_im2col ? M : shared_rows;
-    const index_t KC = detail::depth_block(std::min(pass_rows, M)), panels = (L + GemmTile<T>::NR - 1) / GemmTile<T>::NR;
+    const index_t KC = detail::depth_block<T>(std::min(pass_rows, M));
+    const index_t panels = (L + GemmTile<T>::NR - 1) / GemmTile<T>::NR;
     for (index_t m0 = 0; m0 < M; m0 += pass_rows) {
         const index_t rows = std::min(pass_rows, M - m0);
         const T* patches = x + m0 * L;
@@ -462,9 +451,9 @@ template <typename T>
 void backward_data_patch_gradients(const ConvShape& s, const T* dy, const T* packed_w, index_t m0, index_t rows,
                                    index_t c0, index_t c1, T* dpatches, T* edge) {
     constexpr index_t NR = GemmTile<T>::NR;
-    const index_t L = s.patch_length(), Lp = round_up(L, NR), KC = depth_block(s.k);
-    for (index_t r0 = 0; r0 < rows; r0 += kGemmMc) {
-        const index_t mc = std::min(kGemmMc, rows - r0);
+    const index_t L = s.patch_length(), Lp = round_up(L, NR), KC = depth_block<T>(s.k);
+    for (index_t r0 = 0; r0 < rows; r0 += kGemmRowBlock) {
+        const index_t mc = std::min(kGemmRowBlock, rows - r0);
         for_each_live_run<T>(s, m0 + r0, mc, [&](index_t i0, index_t i1, std::pair<index_t, index_t> live) {
             // Whole NR panels of [c0, c1) that meet the live columns.
             const index_t l0 = std::max(c0, live.first / NR * NR), l1 = std::min(c1, live.second);

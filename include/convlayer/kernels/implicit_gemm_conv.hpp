@@ -22,6 +22,7 @@
 #include "convlayer/kernels/im2col_conv.hpp"
 #include "convlayer/kernels/nonfinite.hpp"
 #include "convlayer/kernels/packed_gemm.hpp"
+#include "convlayer/kernels/tuning.hpp"
 
 namespace convlayer::kernels {
 
@@ -47,7 +48,8 @@ struct ImplicitGemmPlan {
     /// block per thread) shortens blocks until the threads' shares of rows are even; a forward
     /// whose threads split the filters (forward_splits_filters()) runs every block on every
     /// thread and gains nothing from it but more padded rows to fill.
-    static ImplicitGemmPlan make(const ConvShape& s, index_t budget_elements, int threads, index_t blocks_per_thread = 4,
+    static ImplicitGemmPlan make(const ConvShape& s, index_t budget_elements, int threads,
+                                 index_t blocks_per_thread = kImplicitForwardBlocksPerThread,
                                  bool balance_rows = true) {
         ImplicitGemmPlan p{};
         p.padded_width = checked_add(checked_mul(s.x.out - 1, s.x.stride), s.x.kernel, "implicit GEMM row");
@@ -75,11 +77,16 @@ struct ImplicitGemmPlan {
     index_t blocks_per_image(const ConvShape& s) const { return (s.y.out + rows_per_block - 1) / rows_per_block; }
 };
 
-/// Positions (the GEMM's depth) backward-weights packs into one patch panel at a time.
-inline constexpr index_t kImplicitDwDepth = 256;
+/// Positions (the GEMM's depth) backward-weights packs into one patch panel at a time: the patch
+/// panel and the edge panel of dY share L1d as the GEMM's B and A panels do (Tuning::gemm_depth).
+template <typename T>
+index_t implicit_dw_depth() {
+    return tuning<T>().gemm_depth;
+}
 /// Slack after the padded rows and after the patch panel for whole-packet copies (see
-/// detail::pack_patch_panel): one packet of the widest scalar type.
-inline constexpr index_t kPackSlack = 16;
+/// detail::pack_patch_panel): one packet.
+template <typename T>
+inline constexpr index_t kPackSlack = GemmTile<T>::kLanes;
 
 /// Values of implicit_gemm_pack_weights()'s output.
 template <typename T>
@@ -89,13 +96,14 @@ index_t implicit_gemm_packed_weight_elements(const ConvShape& s) {
 }
 
 /// How backward-weights spreads over threads: each thread takes its own blocks of positions into
-/// a private dW accumulator, summed at the end, when dW is small (kPrivateDwBytes); otherwise
+/// a private dW accumulator, summed at the end, when dW is small (private_dw()); otherwise
 /// each thread takes a range of patch columns (NR panels of taps: disjoint columns of dW) over
-/// every position, when there are at least 4 panels per thread.
+/// every position, when there are at least kSplitDwMinPanelsPerThread panels per thread.
 template <typename T>
 bool implicit_gemm_dw_splits_taps(const ConvShape& s, int threads) {
     const index_t panels = (s.patch_length() + GemmTile<T>::NR - 1) / GemmTile<T>::NR;
-    return threads > 1 && !private_dw<T>(s, threads) && panels >= 4 * static_cast<index_t>(threads);
+    const auto t = static_cast<index_t>(threads);
+    return threads > 1 && !private_dw<T>(s, threads) && panels >= kSplitDwMinPanelsPerThread * t;
 }
 
 /// Whether backward-weights runs as an implicit GEMM on `threads` threads: where the forward
@@ -131,15 +139,15 @@ struct ImplicitGemmWorkspace {
 
     ImplicitGemmWorkspace(const ConvShape& s, const ImplicitGemmPlan& p, int threads, T* ws = nullptr)
         : pad_elements(checked_product("implicit GEMM workspace", p.block_input_rows, p.padded_width, s.d1)),
-          pad_slack(checked_add(forward_tail_elements(s), kPackSlack, "implicit GEMM workspace")),
+          pad_slack(checked_add(forward_tail_elements(s), kPackSlack<T>, "implicit GEMM workspace")),
           per_thread(checked_add(checked_add(pad_elements, pad_slack, "implicit GEMM workspace"),
-                                 kImplicitDwDepth * (NR + MR) + kPackSlack, "implicit GEMM workspace")),
+                                 implicit_dw_depth<T>() * (NR + MR) + kPackSlack<T>, "implicit GEMM workspace")),
           threads_part(checked_mul(per_thread, threads, "implicit GEMM workspace")),
           base(ws) {}
 
     T* pad(int t) const { return base + t * per_thread; }
     T* dw_panel(int t) const { return pad(t) + pad_elements + pad_slack; }
-    T* dw_edge(int t) const { return dw_panel(t) + kImplicitDwDepth * NR + kPackSlack; }
+    T* dw_edge(int t) const { return dw_panel(t) + implicit_dw_depth<T>() * NR + kPackSlack<T>; }
     T* shared() const { return base + threads_part; }
 
     static index_t shared_elements(const ConvShape& s, int threads, bool packed_weights) {
@@ -459,8 +467,9 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
         // row of the chunk, where the width is padded and a chunk holds at least 8 rows (224 of
         // VGG conv1_2's columns a chunk measured 4% slower than 256 positions).
         const index_t W2 = s.x.out;
-        const bool whole_rows = (s.x.pad_begin > 0 || s.x.pad_end > 0) && 8 * W2 <= kImplicitDwDepth;
-        const index_t chunk = whole_rows ? kImplicitDwDepth / W2 * W2 : kImplicitDwDepth;
+        const index_t depth = implicit_dw_depth<T>();
+        const bool whole_rows = (s.x.pad_begin > 0 || s.x.pad_end > 0) && 8 * W2 <= depth;
+        const index_t chunk = whole_rows ? depth / W2 * W2 : depth;
         // A panel of one tap's channels is NR consecutive values of a padded row per position.
         const bool panel_in_place = s.d1 == NR && s.x.stride == 1;
         for (index_t p0 = 0; p0 < positions; p0 += chunk) {
@@ -617,10 +626,10 @@ inline std::string implicit_gemm_refusal(const ConvShape& s) {
 template <typename T>
 bool implicit_gemm_pays_off(const ConvShape& s) {
     if (!implicit_gemm_applies(s)) return false;
-    if (s.d1 <= 4) return true;
+    if (s.d1 <= kImplicitGemmFewChannels) return true;
     const index_t mr = best_tile_rows<T>(s.x.out);
     const index_t padded = detail::round_up(s.x.out, mr);
-    return 8 * (padded - s.x.out) <= padded;
+    return kImplicitGemmIdleRowsDenominator * (padded - s.x.out) <= padded;
 }
 
 /// ConvAlgorithm::implicit_gemm, forward.
@@ -639,7 +648,8 @@ struct ImplicitGemmForward final : ConvPlan<T> {
     explicit ImplicitGemmForward(const ConvPlanContext& c)
         : s(c.shape),
           threads(c.threads),
-          blocks(ImplicitGemmPlan::make(s, c.budget_bytes / static_cast<index_t>(sizeof(T)), threads, 4,
+          blocks(ImplicitGemmPlan::make(s, c.budget_bytes / static_cast<index_t>(sizeof(T)), threads,
+                                        kImplicitForwardBlocksPerThread,
                                         !forward_splits_filters<T>(s, threads))) {}
     /// Why `s` cannot run (dilation along the width, or padding wider than the kernel along it), or
     /// empty when implicit_gemm_applies().
@@ -677,7 +687,8 @@ struct ImplicitGemmBackwardData final : ConvPlan<T> {
         : s(c.shape),
           turned(implicit_gemm_backward_data_shape(s)),
           threads(c.threads),
-          blocks(ImplicitGemmPlan::make(turned, c.budget_bytes / static_cast<index_t>(sizeof(T)), threads, 4,
+          blocks(ImplicitGemmPlan::make(turned, c.budget_bytes / static_cast<index_t>(sizeof(T)), threads,
+                                        kImplicitForwardBlocksPerThread,
                                         !forward_splits_filters<T>(turned, threads))) {}
     /// Empty when implicit_gemm_backward_data_applies() (stride 1, dilation 1, padding at most F - 1
     /// on both axes), else why not.

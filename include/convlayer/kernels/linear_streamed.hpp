@@ -9,7 +9,7 @@
 #include <algorithm>
 
 #include "convlayer/core/checked_math.hpp"
-#include "convlayer/kernels/packed_gemm.hpp"
+#include "convlayer/kernels/simd.hpp"
 
 namespace convlayer::kernels {
 
@@ -19,8 +19,8 @@ namespace detail {
 template <int NB, typename T>
 void dot_rows(const T* w, const T* x, index_t ldx, int nb, index_t depth, const T* bias, T* out) {
     using namespace Eigen::internal;
-    using Packet = typename GemmTile<T>::Packet;
-    constexpr index_t P = GemmTile<T>::kLanes;
+    using Packet = typename Simd<T>::Packet;
+    constexpr index_t P = Simd<T>::kLanes;
     const T* xr[NB];
     for (int j = 0; j < NB; ++j) xr[j] = x + std::min(j, nb - 1) * ldx;
     Packet acc[NB];
@@ -42,8 +42,8 @@ void dot_rows(const T* w, const T* x, index_t ldx, int nb, index_t depth, const 
 template <int KB, typename T>
 void add_weighted_rows(const T* src, index_t lds, const T* c, index_t ldc, index_t count, T* acc) {
     using namespace Eigen::internal;
-    using Packet = typename GemmTile<T>::Packet;
-    constexpr index_t P = GemmTile<T>::kLanes;
+    using Packet = typename Simd<T>::Packet;
+    constexpr index_t P = Simd<T>::kLanes;
     Packet cv[KB];
     for (int i = 0; i < KB; ++i) cv[i] = pset1<Packet>(c[i * ldc]);
     index_t l = 0;

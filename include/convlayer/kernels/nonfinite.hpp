@@ -20,15 +20,15 @@
 
 #include "convlayer/core/conv_shape.hpp"
 #include "convlayer/kernels/direct_conv.hpp"
-#include "convlayer/kernels/packed_gemm.hpp"
+#include "convlayer/kernels/simd.hpp"
 
 namespace convlayer::kernels {
 
 /// True when one of the n values at p is NaN or infinite (v - v is 0 exactly when v is finite).
 template <typename T>
 bool any_nonfinite(const T* p, index_t n) {
-    using Packet = typename GemmTile<T>::Packet;
-    constexpr index_t P = GemmTile<T>::kLanes;
+    using Packet = typename Simd<T>::Packet;
+    constexpr index_t P = Simd<T>::kLanes;
     using namespace Eigen::internal;
     Packet acc = pset1<Packet>(T(0));
     index_t i = 0;

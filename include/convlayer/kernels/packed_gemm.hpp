@@ -15,6 +15,7 @@
 #include <type_traits>
 
 #include "convlayer/core/checked_math.hpp"
+#include "convlayer/kernels/simd.hpp"
 
 namespace convlayer::kernels {
 
@@ -22,10 +23,10 @@ namespace convlayer::kernels {
 /// the code is compiled for: MR rows of A by NR columns of B.
 template <typename T>
 struct GemmTile {
-    /// Eigen's widest SIMD packet of T (e.g. 16 floats with AVX-512).
-    using Packet = typename Eigen::internal::packet_traits<T>::type;
+    /// The SIMD packet of T (simd.hpp).
+    using Packet = typename Simd<T>::Packet;
     /// Scalars per Packet.
-    static constexpr int kLanes = Eigen::internal::unpacket_traits<Packet>::size;
+    static constexpr int kLanes = Simd<T>::kLanes;
     /// Rows of a tile by default: 2*MR accumulators plus the B packets fit the packet registers
     /// with room to spare (32 with AVX-512, 16 otherwise).
 #if defined(__AVX512F__)

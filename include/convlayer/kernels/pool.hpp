@@ -10,7 +10,7 @@
 
 #include "convlayer/core/conv_shape.hpp"
 #include "convlayer/core/threading.hpp"
-#include "convlayer/kernels/packed_gemm.hpp"
+#include "convlayer/kernels/simd.hpp"
 
 namespace convlayer {
 
@@ -48,7 +48,7 @@ struct PoolWindow {
 };
 
 template <typename T>
-using PoolPacket = typename GemmTile<T>::Packet;
+using PoolPacket = typename Simd<T>::Packet;
 // All ones in the lanes of v that are NaN.
 template <typename Packet>
 Packet nan_lanes(const Packet& v) {
@@ -62,7 +62,7 @@ template <typename T>
 void window_max(const PoolWindow<T>& w, T* out) {
     using namespace Eigen::internal;
     using Packet = PoolPacket<T>;
-    constexpr index_t P = GemmTile<T>::kLanes;
+    constexpr index_t P = Simd<T>::kLanes;
     index_t c = 0;
     for (; c + P <= w.D; c += P) {
         Packet max = pset1<Packet>(-std::numeric_limits<T>::infinity());
@@ -101,7 +101,7 @@ template <bool kAdd, typename T>
 void window_max_backward(const PoolWindow<T>& w, T* scratch) {
     using namespace Eigen::internal;
     using Packet = PoolPacket<T>;
-    constexpr index_t P = GemmTile<T>::kLanes;
+    constexpr index_t P = Simd<T>::kLanes;
     T* max = scratch;
     window_max(w, max);
     index_t c = 0;

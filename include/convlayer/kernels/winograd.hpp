@@ -22,6 +22,7 @@
 #include "convlayer/kernels/direct_conv.hpp"
 #include "convlayer/kernels/nonfinite.hpp"
 #include "convlayer/kernels/packed_gemm.hpp"
+#include "convlayer/kernels/tuning.hpp"
 
 namespace convlayer::kernels {
 
@@ -298,14 +299,13 @@ void winograd_conv(const WinogradProblem& p, const T* x, const T* u_packed, cons
 
 // Plans (see conv_plan.hpp): ConvAlgorithm::winograd, forward and backward-data.
 
-/// The automatic choice of Winograd: it applies, with at least 64 input and output channels
-/// (below that the transforms and the short GEMM depth cost more than the fewer multiplies save),
-/// at least 128 output tiles to amortise the filter transform, and transformed filters of at most
-/// 3 Mi values, which bounds the workspace (docs/performance.md has the measurements).
+/// The automatic choice of Winograd: it applies, with at least kWinogradMinChannels input and
+/// output channels, kWinogradMinTiles output tiles and transformed filters of at most
+/// kWinogradMaxFilterValues values (tuning.hpp; docs/performance.md has the measurements).
 inline bool winograd_pays_off(const ConvShape& s) {
-    if (!winograd_applies(s) || s.d1 < 64 || s.k < 64) return false;
+    if (!winograd_applies(s) || s.d1 < kWinogradMinChannels || s.k < kWinogradMinChannels) return false;
     const index_t tiles = s.n * ((s.y.out + 3) / 4) * ((s.x.out + 3) / 4);
-    return tiles >= 128 && kWinogradPoints * s.d1 * s.k <= (index_t{3} << 20);
+    return tiles >= kWinogradMinTiles && kWinogradPoints * s.d1 * s.k <= kWinogradMaxFilterValues;
 }
 
 namespace detail {

@@ -15,6 +15,7 @@
 #include "convlayer/core/conv_shape.hpp"
 #include "convlayer/core/threading.hpp"
 #include "convlayer/kernels/conv_plan.hpp"
+#include "convlayer/kernels/tuning.hpp"
 #include "convlayer/layers/conv_algorithm.hpp"
 #include "convlayer/layers/filter_bank.hpp"
 #include "convlayer/layers/layer.hpp"
@@ -42,7 +43,7 @@ template <typename T>
 class ConvLayer : public Layer<T> {
 public:
     /// Default bound on the im2col workspace: 2 MiB.
-    static constexpr index_t kDefaultWorkspaceBudget = index_t{2} << 20;
+    static constexpr index_t kDefaultWorkspaceBudget = kernels::kDefaultWorkspaceBudgetBytes;
 
     /// Throws std::invalid_argument for a non-positive D1, K, F, S or dilation, or negative P.
     explicit ConvLayer(const ConvParams& params) : params_(validated(params, "ConvLayer")), bank_(params_, 1, {}) {}
@@ -262,7 +263,7 @@ private:
         if (input == cached_input_ && requested_threads_ == num_threads()) return;
         requested_threads_ = num_threads();
         shape_ = conv_shape(input);
-        threads_ = threads_for_flops(shape_.flops(), requested_threads_);
+        threads_ = kernels::threads_for_flops<T>(shape_.flops(), requested_threads_);
         for (ConvPass pass : kAllConvPasses) {
             plans_[index_of(pass)].reset();
             chosen_[index_of(pass)] = ConvAlgorithm::automatic;

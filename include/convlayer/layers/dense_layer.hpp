@@ -9,6 +9,7 @@
 #include "convlayer/core/aligned_buffer.hpp"
 #include "convlayer/core/threading.hpp"
 #include "convlayer/kernels/linear.hpp"
+#include "convlayer/kernels/tuning.hpp"
 #include "convlayer/layers/filter_bank.hpp"
 #include "convlayer/layers/layer.hpp"
 
@@ -83,7 +84,8 @@ protected:
 private:
     // The products' plan and workspace for a batch of n samples (and the thread count).
     const kernels::LinearPlan<T>& prepare(index_t n) {
-        const int threads = threads_for_flops(2.0 * static_cast<double>(n) * static_cast<double>(in_ * out_), num_threads());
+        const double flops = 2.0 * static_cast<double>(n) * static_cast<double>(in_ * out_);
+        const int threads = kernels::threads_for_flops<T>(flops, num_threads());
         if (n != plan_.s.rows || threads != threads_) {
             plan_ = kernels::LinearPlan<T>({n, in_, out_});
             threads_ = threads;

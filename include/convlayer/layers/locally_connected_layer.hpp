@@ -10,6 +10,7 @@
 #include "convlayer/core/conv_shape.hpp"
 #include "convlayer/core/threading.hpp"
 #include "convlayer/kernels/locally_connected.hpp"
+#include "convlayer/kernels/tuning.hpp"
 #include "convlayer/layers/filter_bank.hpp"
 #include "convlayer/layers/layer.hpp"
 
@@ -118,7 +119,7 @@ private:
             cached_input_ = input;
             plan_.reset();
         }
-        const int threads = threads_for_flops(shape_.flops(), num_threads());
+        const int threads = kernels::threads_for_flops<T>(shape_.flops(), num_threads());
         if (!plan_ || threads != threads_) {
             plan_.emplace(shape_, threads);
             workspace_.resize(plan_->workspace_elements());
