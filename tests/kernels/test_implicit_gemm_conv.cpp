@@ -40,7 +40,8 @@ TYPED_TEST(ImplicitGemmBackwardDataKernel, MatchesTheReferenceOnEveryStrideOneGe
 
         const int threads = 1 + static_cast<int>(seed % 2);
         const auto plan = ImplicitGemmPlan::make(t, 1 + static_cast<index_t>(seed * 1009 % 20000), threads);
-        std::vector<T> workspace(static_cast<std::size_t>(implicit_gemm_workspace_elements<T>(t, plan, threads)));
+        const index_t ws_elements = implicit_gemm_workspace_elements<T>(t, plan, threads, ConvPass::backward_data);
+        std::vector<T> workspace(static_cast<std::size_t>(ws_elements));
         dx.fill(T(99));  // overwritten
         implicit_gemm_conv_backward_data(s, dy.data(), w.data(), dx.data(), workspace.data(), plan, threads);
         ASSERT_TRUE(all_near(dx.data(), dx_ref.data(), s.input(), 0.0)) << p.to_string();
@@ -94,7 +95,9 @@ TYPED_TEST(ImplicitGemmBackwardWeightsKernel, OverwritesGarbageAndMatchesTheRefe
             direct_conv_backward_weights(s, x.data(), dy.data(), dw_ref.data(), db.data());
             const bool split = implicit_gemm_dw_splits_taps<T>(s, threads);
             const auto plan = ImplicitGemmPlan::make(s, 4096, split ? 1 : threads, 1);
-            std::vector<T> workspace(static_cast<std::size_t>(implicit_gemm_workspace_elements<T>(s, plan, threads, false)));
+            const index_t ws_elements =
+                implicit_gemm_workspace_elements<T>(s, plan, threads, ConvPass::backward_weights, false);
+            std::vector<T> workspace(static_cast<std::size_t>(ws_elements));
             std::vector<T> dw(static_cast<std::size_t>(size), T(99));  // overwritten
             implicit_gemm_conv_backward_weights(s, x.data(), dy.data(), dw.data(), workspace.data(), plan, threads);
             const Shape dw_shape{s.k, s.y.kernel, s.x.kernel, s.d1};

@@ -9,10 +9,12 @@
 // dP: with `skip_im2col` (ConvAlgorithm::gemm1x1) the kernels read x and write dx directly, with
 // no im2col, no col2im and no patch buffer.
 //
-// Workspace: [private dW or dX accumulators][threads x block_rows patch rows]
-// [threads x GEMM packing space][packed weights], so it is bounded by threads x the block budget
-// plus the weights, never by the batch or the image. The packed weights come last, so a caller
-// that passes its own (`prepacked`) can leave them out (im2col_workspace_elements()).
+// Workspace, per pass: [threads - 1 private dX (backward-data) or dW (backward-weights)
+// accumulators, where the schedule has them][threads x block_rows patch rows][threads x GEMM
+// packing space: A's edge panel, and for dW a block of packed B][packed weights: forward and
+// backward-data], so it is bounded by threads x the block budget plus the weights, never by the
+// batch or the image. The packed weights come last, so a caller that passes its own
+// (`prepacked`) can leave them out (im2col_workspace_elements()).
 //
 // Threads: forward blocks are independent. A small dW (<= kPrivateDwBytes) is accumulated by each
 // thread over its own blocks and summed; a large one takes threads*block_rows rows at a time,
@@ -34,56 +36,12 @@
 #include "convlayer/kernels/im2col.hpp"
 #include "convlayer/kernels/nonfinite.hpp"
 #include "convlayer/kernels/packed_gemm.hpp"
+#include "convlayer/kernels/schedule.hpp"
 #include "convlayer/kernels/tuning.hpp"
 
 namespace convlayer::kernels {
 
 namespace detail {
-// [begin, end) of part `i` of `n` nearly equal parts of [0, total).
-inline std::pair<index_t, index_t> split_range(index_t total, index_t n, index_t i) {
-    return {total * i / n, total * (i + 1) / n};
-}
-
-// dst[0, size) += the threads - 1 private accumulators stored one after another at `acc`,
-// each thread summing its own range of elements (one thread for a small sum).
-template <typename T>
-void add_private_accumulators(T* dst, const T* acc, index_t size, int threads) {
-    const int summing = size * (threads - 1) < tuning<T>().parallel_sum_min_values ? 1 : threads;
-    parallel_for(threads, summing, [&](index_t part, int) {
-        const auto [e0, e1] = split_range(size, threads, part);
-        for (int t = 1; t < threads; ++t)
-            for (index_t e = e0; e < e1; ++e) dst[e] += acc[(t - 1) * size + e];
-    });
-}
-
-// Clears dst[0, size) and the copies - 1 private accumulators of `size` values stored one after
-// another at `acc`, every thread clearing an equal share (one thread for a small total).
-template <typename T>
-void clear_with_accumulators(T* dst, T* acc, index_t size, index_t copies, int threads) {
-    const index_t total = size * copies;
-    const int clearing = total < tuning<T>().parallel_sum_min_values ? 1 : threads;
-    parallel_for(threads, clearing, [&](index_t part, int) {
-        const auto [i0, i1] = split_range(total, threads, part);
-        for (index_t i = i0; i < i1;) {  // [i0, i1) may span dst and the accumulators
-            const index_t copy = i / size, end = std::min(i1, (copy + 1) * size);
-            T* base = copy == 0 ? dst : acc + (copy - 1) * size;
-            std::fill(base + (i - copy * size), base + (end - copy * size), T(0));
-            i = end;
-        }
-    });
-}
-
-// Whether the threads should split a GEMM's output columns (cols of them) rather than its rows,
-// for M output positions: at most kSplitColumnsMaxRowPanelsPerThread MR-row panels per thread,
-// and at least one NR panel of columns each.
-template <typename T>
-bool threads_split_columns(index_t M, index_t cols, int threads) {
-    const index_t row_panels = (M + GemmTile<T>::MR - 1) / GemmTile<T>::MR;
-    const index_t col_panels = (cols + GemmTile<T>::NR - 1) / GemmTile<T>::NR;
-    const auto t = static_cast<index_t>(threads);
-    return threads > 1 && row_panels <= kSplitColumnsMaxRowPanelsPerThread * t && col_panels >= t;
-}
-
 // A depth split into equal blocks of at most Tuning::gemm_depth (800 becomes 4 x 200, not
 // 3 x 256 + 32).
 template <typename T>
@@ -93,15 +51,16 @@ index_t depth_block(index_t depth) {
 }
 
 // GEMM packing space per thread: A's edge panel (at most MR x gemm_depth; sized generously),
-// then a B sub-block (gemm_depth x dw_columns, for dW) from edge_elements() on.
+// then, for backward-weights, a B sub-block (gemm_depth x dw_columns) from edge_elements() on.
 template <typename T>
 index_t edge_elements(const ConvShape& s) {
     constexpr index_t MR = GemmTile<T>::MR;
     return std::max(round_up(kGemmRowBlock, MR), round_up(s.k, MR)) * tuning<T>().gemm_depth;
 }
 template <typename T>
-index_t packing_elements(const ConvShape& s) {
-    return edge_elements<T>(s) + tuning<T>().gemm_depth * tuning<T>().dw_columns;
+index_t packing_elements(const ConvShape& s, ConvPass pass) {
+    const index_t b_block = pass == ConvPass::backward_weights ? tuning<T>().gemm_depth * tuning<T>().dw_columns : 0;
+    return edge_elements<T>(s) + b_block;
 }
 }  // namespace detail
 
@@ -154,22 +113,6 @@ index_t packed_weight_elements(const ConvShape& s) {
                     checked_mul(s.k, detail::round_up(L, NR), "packed weights"));
 }
 
-/// True when backward-weights gives each thread beyond the first a private dW accumulator: dW is
-/// at most kPrivateDwBytes and has fewer than kSplitDwMinPanelsPerThread panels of NR patch
-/// columns per thread, or it fits L2 (Tuning::private_dw_cached_bytes) and each thread has
-/// kPrivateDwPositionsPerThread positions to sum over.
-/// Otherwise the threads split dW's columns: disjoint writes and no sum, but each thread reads
-/// every position. (The measurements behind the rule: docs/performance.md.)
-template <typename T>
-bool private_dw(const ConvShape& s, int threads) {
-    const index_t panels = (s.patch_length() + GemmTile<T>::NR - 1) / GemmTile<T>::NR;
-    const index_t bytes = s.patch_length() * s.k * static_cast<index_t>(sizeof(T));
-    const auto t = static_cast<index_t>(threads);
-    return threads > 1 && bytes <= kPrivateDwBytes &&
-           (panels < kSplitDwMinPanelsPerThread * t ||
-            (bytes <= tuning<T>().private_dw_cached_bytes && s.output_positions() >= kPrivateDwPositionsPerThread * t));
-}
-
 /// True when backward-data gives each thread beyond the first a private dX accumulator.
 template <typename T>
 bool private_dx(const ConvShape& s, int threads, bool skip_im2col) {
@@ -177,27 +120,38 @@ bool private_dx(const ConvShape& s, int threads, bool skip_im2col) {
     return threads > 1 && !skip_im2col && bytes <= tuning<T>().private_dx_bytes;
 }
 
-/// Elements of the threads - 1 private accumulators: dW's (private_dw()) and dX's (private_dx())
-/// share them, as backward-weights finishes before backward-data starts.
+/// Elements of `pass`'s threads - 1 private accumulators: dW's (private_dw()) for
+/// backward-weights, dX's (private_dx()) for backward-data, none for the forward.
 template <typename T>
-index_t private_acc_elements(const ConvShape& s, int threads, bool skip_im2col) {
+index_t private_acc_elements(const ConvShape& s, ConvPass pass, int threads, bool skip_im2col) {
     index_t per_thread = 0;
-    if (private_dw<T>(s, threads)) per_thread = s.patch_length() * s.k;
-    if (private_dx<T>(s, threads, skip_im2col)) per_thread = std::max(per_thread, s.input().size());
+    if (pass == ConvPass::backward_weights && private_dw<T>(s, threads)) per_thread = s.patch_length() * s.k;
+    if (pass == ConvPass::backward_data && private_dx<T>(s, threads, skip_im2col)) per_thread = s.input().size();
     return checked_mul(std::max(threads - 1, 0), per_thread, "im2col workspace");
 }
 
-/// Elements of workspace im2col_conv_* need (see the layout above; plus the private accumulators
-/// of private_acc_elements()). Without `packed_weights`, every call must pass `prepacked` weights.
+/// Elements of workspace im2col_conv_forward(), _backward_data() or _backward_weights() needs for
+/// `pass` (see the layout above). Without `packed_weights`, every forward or backward-data call
+/// must pass `prepacked` weights.
+template <typename T>
+index_t im2col_workspace_elements(const ConvShape& s, ConvPass pass, index_t block_rows, int threads = 1,
+                                  bool skip_im2col = false, bool packed_weights = true) {
+    const index_t patch_rows = skip_im2col ? 0 : block_rows;
+    const index_t per_thread = checked_add(checked_mul(patch_rows, s.patch_length(), "im2col workspace"),
+                                           detail::packing_elements<T>(s, pass), "im2col workspace");
+    const index_t packed = packed_weights && pass != ConvPass::backward_weights ? packed_weight_elements<T>(s) : 0;
+    return checked_add(checked_add(packed, private_acc_elements<T>(s, pass, threads, skip_im2col), "im2col workspace"),
+                       checked_mul(per_thread, threads, "im2col workspace"), "im2col workspace");
+}
+
+/// Elements of a workspace that serves every pass (the largest of the three).
 template <typename T>
 index_t im2col_workspace_elements(const ConvShape& s, index_t block_rows, int threads = 1, bool skip_im2col = false,
                                   bool packed_weights = true) {
-    const index_t patch_rows = skip_im2col ? 0 : block_rows;
-    const index_t per_thread = checked_add(checked_mul(patch_rows, s.patch_length(), "im2col workspace"),
-                                           detail::packing_elements<T>(s), "im2col workspace");
-    const index_t private_acc = private_acc_elements<T>(s, threads, skip_im2col);
-    return checked_add(checked_add(packed_weights ? packed_weight_elements<T>(s) : 0, private_acc, "im2col workspace"),
-                       checked_mul(per_thread, threads, "im2col workspace"), "im2col workspace");
+    index_t most = 0;
+    for (ConvPass pass : kAllConvPasses)
+        most = std::max(most, im2col_workspace_elements<T>(s, pass, block_rows, threads, skip_im2col, packed_weights));
+    return most;
 }
 
 namespace detail {
@@ -210,11 +164,11 @@ struct Im2colWorkspace {
     index_t packing_per_thread;
     T* packed_w;  // last: absent from a workspace sized without it
 
-    Im2colWorkspace(const ConvShape& s, T* ws, index_t block_rows, int threads, bool skip_im2col)
+    Im2colWorkspace(const ConvShape& s, ConvPass pass, T* ws, index_t block_rows, int threads, bool skip_im2col)
         : private_acc(ws),
-          patches(private_acc + private_acc_elements<T>(s, threads, skip_im2col)),
+          patches(private_acc + private_acc_elements<T>(s, pass, threads, skip_im2col)),
           packing(patches + (skip_im2col ? 0 : threads * block_rows * s.patch_length())),
-          packing_per_thread(packing_elements<T>(s)),
+          packing_per_thread(packing_elements<T>(s, pass)),
           packed_w(packing + threads * packing_per_thread) {
         if (skip_im2col && !s.im2col_is_identity())
             throw std::invalid_argument("convlayer: im2col can be skipped only for a 1x1 kernel, stride 1, no padding; got " +
@@ -315,13 +269,6 @@ void for_each_live_run(const ConvShape& s, index_t m0, index_t rows, F&& f) {
 }
 }  // namespace detail
 
-/// Whether the forward pass splits the filters over the threads (each thread all output rows
-/// for its filters) rather than the rows (see detail::threads_split_columns; VGG conv5_2 at N = 1).
-template <typename T>
-bool forward_splits_filters(const ConvShape& s, int threads) {
-    return detail::threads_split_columns<T>(s.output_positions(), s.k, threads);
-}
-
 /// y = conv(x, w) + b. `b` may be null. `workspace` holds im2col_workspace_elements() elements.
 /// With `prepacked` (from im2col_pack_forward_weights()) w is not read and not packed again.
 template <typename T>
@@ -329,7 +276,7 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
                          index_t block_rows, int threads = 1, bool skip_im2col = false,
                          const T* prepacked = nullptr) {
     const index_t M = s.output_positions(), L = s.patch_length(), Kp = detail::round_up(s.k, GemmTile<T>::NR);
-    const detail::Im2colWorkspace<T> ws(s, workspace, block_rows, threads, skip_im2col);
+    const detail::Im2colWorkspace<T> ws(s, ConvPass::forward, workspace, block_rows, threads, skip_im2col);
     const index_t KC = detail::depth_block<T>(L);
     if (!prepacked) im2col_pack_forward_weights(s, w, ws.packed_w, threads);
     const T* packed_w = prepacked ? prepacked : ws.packed_w;
@@ -372,7 +319,7 @@ template <typename T>
 void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T* dw, T* workspace,
                                   index_t block_rows, int threads = 1, bool skip_im2col = false) {
     const index_t M = s.output_positions(), L = s.patch_length(), shared_rows = block_rows * threads;
-    const detail::Im2colWorkspace<T> ws(s, workspace, block_rows, threads, skip_im2col);
+    const detail::Im2colWorkspace<T> ws(s, ConvPass::backward_weights, workspace, block_rows, threads, skip_im2col);
     if (private_dw<T>(s, threads)) {
         // Each thread accumulates dW^T over its own blocks (thread 0 straight into dw), then the
         // accumulators are summed.
@@ -480,7 +427,7 @@ void im2col_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* d
     const auto d = detail::BackwardDataSchedule::make<T>(s, block_rows, free_block_rows, threads, skip_im2col);
     const index_t M = s.output_positions(), L = s.patch_length(), size = s.input().size();
     // Laid out for the caller's thread count (without im2col there are no patch rows to size).
-    const detail::Im2colWorkspace<T> ws(s, workspace, d.block_rows, threads, skip_im2col);
+    const detail::Im2colWorkspace<T> ws(s, ConvPass::backward_data, workspace, d.block_rows, threads, skip_im2col);
     if (!prepacked) im2col_pack_backward_data_weights(s, w, ws.packed_w, threads);
     const T* packed_w = prepacked ? prepacked : ws.packed_w;
     if (!skip_im2col)  // col2im adds into dX (and the private accumulators)
@@ -549,7 +496,7 @@ struct Im2colForward final : ConvPlan<T>, detail::Im2colRule<kSkipIm2col> {
     explicit Im2colForward(const ConvPlanContext& c)
         : s(c.shape), threads(c.threads), block_rows(im2col_forward_block_rows<T>(s, c.budget_bytes, threads)) {}
     index_t workspace_elements() const override {
-        return im2col_workspace_elements<T>(s, block_rows, threads, kSkipIm2col, false);
+        return im2col_workspace_elements<T>(s, ConvPass::forward, block_rows, threads, kSkipIm2col, false);
     }
     index_t packed_weight_elements() const override { return kernels::packed_weight_elements<T>(s); }
     void pack_weights(const T* w, T* packed, T*) const override { im2col_pack_forward_weights(s, w, packed, threads); }
@@ -581,7 +528,8 @@ struct Im2colBackwardData final : ConvPlan<T>, detail::Im2colRule<kSkipIm2col> {
           block_rows(im2col_block_rows(s, c.budget_bytes, sizeof(T), threads)),
           free_block_rows(im2col_forward_block_rows<T>(s, c.budget_bytes, threads)) {}
     index_t workspace_elements() const override {
-        return im2col_workspace_elements<T>(s, std::max(block_rows, free_block_rows), threads, kSkipIm2col, false);
+        return im2col_workspace_elements<T>(s, ConvPass::backward_data, std::max(block_rows, free_block_rows), threads,
+                                            kSkipIm2col, false);
     }
     index_t packed_weight_elements() const override { return kernels::packed_weight_elements<T>(s); }
     void pack_weights(const T* w, T* packed, T*) const override {
@@ -608,7 +556,8 @@ struct Im2colBackwardWeights final : ConvPlan<T>, detail::Im2colRule<kSkipIm2col
     explicit Im2colBackwardWeights(const ConvPlanContext& c)
         : s(c.shape), threads(c.threads), block_rows(im2col_block_rows(s, c.budget_bytes, sizeof(T), threads)) {}
     index_t workspace_elements() const override {
-        return layout().elements(im2col_workspace_elements<T>(s, block_rows, threads, kSkipIm2col, false));
+        return layout().elements(
+            im2col_workspace_elements<T>(s, ConvPass::backward_weights, block_rows, threads, kSkipIm2col, false));
     }
     void run(const ConvOperands<T>& io, T* workspace) const override {
         if (io.db) conv_bias_gradient(io.dy, s.output_positions(), s.k, io.db, workspace, threads);

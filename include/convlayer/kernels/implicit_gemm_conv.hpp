@@ -19,7 +19,7 @@
 #include "convlayer/core/eigen_types.hpp"
 #include "convlayer/core/threading.hpp"
 #include "convlayer/kernels/conv_plan.hpp"
-#include "convlayer/kernels/im2col_conv.hpp"
+#include "convlayer/kernels/schedule.hpp"
 #include "convlayer/kernels/nonfinite.hpp"
 #include "convlayer/kernels/packed_gemm.hpp"
 #include "convlayer/kernels/tuning.hpp"
@@ -121,12 +121,13 @@ bool implicit_gemm_dw_private(const ConvShape& s, int threads) {
 }
 
 namespace detail {
-// Workspace layout: per thread [padded rows][slack][GEMM scratch], then the shared part: the
-// packed weights (forward) or threads - 1 private dW accumulators (backward-weights). The GEMM
-// scratch is backward-weights' patch panel and edge panel.
+// Workspace layout: per thread [padded rows][slack], and for backward-weights [patch panel][edge
+// panel] after them; then the shared part: the packed weights (forward, and backward-data as a
+// forward) or backward-weights' threads - 1 private dW accumulators.
 template <typename T>
 struct ImplicitGemmWorkspace {
     static constexpr int MR = GemmTile<T>::kMaxMR, NR = GemmTile<T>::NR;
+    bool weights_gradient;  // backward-weights' layout
     index_t pad_elements, pad_slack, per_thread, threads_part;
     T* base;
 
@@ -137,11 +138,16 @@ struct ImplicitGemmWorkspace {
         return checked_product("implicit GEMM workspace", MR - 1, s.x.out > 1 ? s.x.stride : 1, s.d1);
     }
 
-    ImplicitGemmWorkspace(const ConvShape& s, const ImplicitGemmPlan& p, int threads, T* ws = nullptr)
-        : pad_elements(checked_product("implicit GEMM workspace", p.block_input_rows, p.padded_width, s.d1)),
+    // The panels of backward-weights' GEMM: a patch panel of implicit_dw_depth() x NR and an edge
+    // panel of dY of implicit_dw_depth() x MR, each with slack for whole packets.
+    static index_t panel_elements() { return implicit_dw_depth<T>() * (NR + MR) + 2 * kPackSlack<T>; }
+
+    ImplicitGemmWorkspace(const ConvShape& s, const ImplicitGemmPlan& p, int threads, ConvPass pass, T* ws = nullptr)
+        : weights_gradient(pass == ConvPass::backward_weights),
+          pad_elements(checked_product("implicit GEMM workspace", p.block_input_rows, p.padded_width, s.d1)),
           pad_slack(checked_add(forward_tail_elements(s), kPackSlack<T>, "implicit GEMM workspace")),
           per_thread(checked_add(checked_add(pad_elements, pad_slack, "implicit GEMM workspace"),
-                                 implicit_dw_depth<T>() * (NR + MR) + kPackSlack<T>, "implicit GEMM workspace")),
+                                 weights_gradient ? panel_elements() : 0, "implicit GEMM workspace")),
           threads_part(checked_mul(per_thread, threads, "implicit GEMM workspace")),
           base(ws) {}
 
@@ -150,23 +156,22 @@ struct ImplicitGemmWorkspace {
     T* dw_edge(int t) const { return dw_panel(t) + implicit_dw_depth<T>() * NR + kPackSlack<T>; }
     T* shared() const { return base + threads_part; }
 
-    static index_t shared_elements(const ConvShape& s, int threads, bool packed_weights) {
-        const index_t packed = packed_weights ? implicit_gemm_packed_weight_elements<T>(s) : 0;
-        const index_t dw = implicit_gemm_dw_applies<T>(s, threads) && implicit_gemm_dw_private<T>(s, threads)
-                               ? checked_product("implicit GEMM workspace", threads - 1, s.patch_length(), s.k)
-                               : 0;
-        return std::max(packed, dw);
+    index_t shared_elements(const ConvShape& s, int threads, bool packed_weights) const {
+        if (!weights_gradient) return packed_weights ? implicit_gemm_packed_weight_elements<T>(s) : 0;
+        return implicit_gemm_dw_applies<T>(s, threads) && implicit_gemm_dw_private<T>(s, threads)
+                   ? checked_product("implicit GEMM workspace", threads - 1, s.patch_length(), s.k)
+                   : 0;
     }
 };
 }  // namespace detail
 
-/// Workspace values for forward, backward-data and backward-weights (see
-/// detail::ImplicitGemmWorkspace). Without `packed_weights`, every forward or backward-data call
-/// must pass `prepacked` weights.
+/// Workspace values for `pass` (see detail::ImplicitGemmWorkspace): forward, backward-data (of the
+/// forward over dY it runs) or backward-weights. Without `packed_weights`, every forward or
+/// backward-data call must pass `prepacked` weights.
 template <typename T>
-index_t implicit_gemm_workspace_elements(const ConvShape& s, const ImplicitGemmPlan& p, int threads,
+index_t implicit_gemm_workspace_elements(const ConvShape& s, const ImplicitGemmPlan& p, int threads, ConvPass pass,
                                          bool packed_weights = true) {
-    const detail::ImplicitGemmWorkspace<T> ws(s, p, threads);
+    const detail::ImplicitGemmWorkspace<T> ws(s, p, threads, pass);
     return checked_add(ws.threads_part, ws.shared_elements(s, threads, packed_weights), "implicit GEMM workspace");
 }
 
@@ -256,7 +261,7 @@ void implicit_gemm_forward_tiled(const ConvShape& s, const T* x, const T* bias, 
 template <typename T>
 void implicit_gemm_conv_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, T* workspace,
                                 const ImplicitGemmPlan& plan, int threads, const T* prepacked = nullptr) {
-    const detail::ImplicitGemmWorkspace<T> ws(s, plan, threads, workspace);
+    const detail::ImplicitGemmWorkspace<T> ws(s, plan, threads, ConvPass::forward, workspace);
     if (!prepacked) implicit_gemm_pack_weights(s, w, ws.shared());
     const T* packed = prepacked ? prepacked : ws.shared();
     with_tile_rows<T>(best_tile_rows<T>(s.x.out), [&](auto mr) {
@@ -335,7 +340,7 @@ void implicit_gemm_conv_backward_data(const ConvShape& s, const T* dy, const T* 
                                       const ImplicitGemmPlan& plan, int threads, const T* prepacked = nullptr) {
     const ConvShape t = implicit_gemm_backward_data_shape(s);
     if (!prepacked) {
-        T* packed = detail::ImplicitGemmWorkspace<T>(t, plan, threads, workspace).shared();
+        T* packed = detail::ImplicitGemmWorkspace<T>(t, plan, threads, ConvPass::forward, workspace).shared();
         implicit_gemm_pack_backward_data_weights(s, w, packed);
         prepacked = packed;
     }
@@ -344,11 +349,42 @@ void implicit_gemm_conv_backward_data(const ConvShape& s, const T* dy, const T* 
 }
 
 namespace detail {
+// The runs of contiguous values that make up patch columns [j0, j0 + nc) of one position: column
+// j = (ky, kx, d) lies in segment ky (F_w*D1 contiguous values, segment_stride apart).
+template <typename T>
+struct PatchRuns {
+    struct Run {
+        index_t src, dst, len;  // offset from the position's first value, column in the panel, length
+    } run[GemmTile<T>::NR];
+    int count = 0;
+    bool short_runs = true;  // every run fits one packet: the common case of few channels
+
+    PatchRuns(const ConvShape& s, index_t segment_stride, index_t j0, index_t nc) {
+        const index_t segment = s.x.kernel * s.d1;
+        for (index_t j = j0; j < j0 + nc;) {
+            const index_t ky = j / segment, off = j % segment, len = std::min(segment - off, j0 + nc - j);
+            run[count++] = {ky * segment_stride + off, j - j0, len};
+            short_runs = short_runs && len <= GemmTile<T>::kLanes;
+            j += len;
+        }
+    }
+};
+
+// Calls copy(src, panel_row) for `count` positions from column x of the padded row at `row`,
+// wrapping to the next rows (row_step values apart), the panel rows NR values apart.
+template <typename T, typename Copy>
+void for_each_patch_position(const ConvShape& s, const T* row, index_t x, index_t count, index_t col_step,
+                             index_t row_step, T* panel, Copy&& copy) {
+    for (index_t p = 0; p < count; ++p, panel += GemmTile<T>::NR) {
+        copy(row + x * col_step, panel);
+        if (++x == s.x.out) x = 0, row += row_step;
+    }
+}
+
 // Packs patch columns [j0, j0 + nc) of `count` consecutive positions, the first at output row
 // `r` (of the padded block) and column `ox`, into one NR-column panel: panel[p*NR + j]; with
 // `rows` > 1, the same `count` columns (not wrapping) of each of `rows` rows from r on, one
-// after another. Column j = (ky, kx, d) of a patch lies in segment ky (F_w*D1 contiguous values,
-// segment_stride apart), so the panel's columns are a few contiguous runs, copied per position.
+// after another. The panel's columns are a few contiguous runs (PatchRuns), copied per position.
 //
 // Copies are whole packets: a run shorter than a packet spills past its end, and the next run
 // (or the zeros past nc, or the next position) overwrites the spill, so runs go in column order.
@@ -357,70 +393,51 @@ template <typename T>
 void pack_patch_panel(const ConvShape& s, const T* pad, index_t Wp, index_t r, index_t ox, index_t count, index_t j0,
                       index_t nc, T* panel, index_t rows) {
     using Packet = typename GemmTile<T>::Packet;
+    using Eigen::internal::ploadu;
+    using Eigen::internal::pstoreu;
     constexpr int NR = GemmTile<T>::NR, P = GemmTile<T>::kLanes;
-    const index_t D = s.d1, segment = s.x.kernel * D, segment_stride = s.y.dilation * Wp * D;
+    const index_t D = s.d1;
     // A stride that is never applied (one output column; positions in the block's first output
     // row only) may be huge, as pad-to-fit allows: don't multiply it. Rows past the first lie in
     // the padded block, whose size was checked.
     const bool past_first_row = r > 0 || rows > 1 || ox + count > s.x.out;
     const index_t col_step = s.x.out > 1 ? s.x.stride * D : 0;
     const index_t row_step = past_first_row ? s.y.stride * Wp * D : 0;
-    struct Run {
-        index_t src, dst, len;
-    } runs[NR];
-    int n_runs = 0;
-    bool short_runs = true;  // every run fits one packet: the common case of few channels
-    for (index_t j = j0; j < j0 + nc;) {
-        const index_t ky = j / segment, off = j % segment, len = std::min(segment - off, j0 + nc - j);
-        runs[n_runs++] = {ky * segment_stride + off, j - j0, len};
-        short_runs = short_runs && len <= P;
-        j += len;
-    }
+    const PatchRuns<T> runs(s, s.y.dilation * Wp * D, j0, nc);
     const Packet zero = Eigen::internal::pset1<Packet>(T(0));
     // Zeros in columns [nc, NR): at most two packets (NR = 2P), written out so that the compiler
     // does not turn them into a memset call per position.
     auto zero_tail = [&](T* panel_row) {
-        if (nc < NR) Eigen::internal::pstoreu(panel_row + nc, zero);
-        if (nc + P < NR) Eigen::internal::pstoreu(panel_row + nc + P, zero);
+        if (nc < NR) pstoreu(panel_row + nc, zero);
+        if (nc + P < NR) pstoreu(panel_row + nc + P, zero);
     };
-    // `count` positions from column ox of padded row `row`, wrapping to the next rows.
-    auto pack_positions = [&](const T* row, index_t x, T* to_panel) {
-        if (n_runs == 1 && nc == NR) {  // one run of a whole panel: two packets per position
-            const T* from = row + runs[0].src;
-            for (index_t p = 0; p < count; ++p, to_panel += NR) {
-                const T* src = from + x * col_step;
-                Eigen::internal::pstoreu(to_panel, Eigen::internal::ploadu<Packet>(src));
-                Eigen::internal::pstoreu(to_panel + P, Eigen::internal::ploadu<Packet>(src + P));
-                if (++x == s.x.out) x = 0, from += row_step;
-            }
-            return;
-        }
-        if (short_runs) {
-            for (index_t p = 0; p < count; ++p, to_panel += NR) {
-                const T* src = row + x * col_step;
-                for (int q = 0; q < n_runs; ++q)
-                    Eigen::internal::pstoreu(to_panel + runs[q].dst, Eigen::internal::ploadu<Packet>(src + runs[q].src));
-                zero_tail(to_panel);
-                if (++x == s.x.out) x = 0, row += row_step;
-            }
-            return;
-        }
-        for (index_t p = 0; p < count; ++p, to_panel += NR) {
-            const T* src = row + x * col_step;
-            for (int q = 0; q < n_runs; ++q) {
-                const T* from = src + runs[q].src;
-                T* to = to_panel + runs[q].dst;
-                const index_t len = runs[q].len;
-                index_t i = 0;
-                for (; i + P <= len; i += P) Eigen::internal::pstoreu(to + i, Eigen::internal::ploadu<Packet>(from + i));
-                if (i < len)  // the tail: a whole packet, spilling past the run
-                    Eigen::internal::pstoreu(to + i, Eigen::internal::ploadu<Packet>(from + i));
-            }
-            zero_tail(to_panel);
-            if (++x == s.x.out) x = 0, row += row_step;
-        }
+    auto pack_rows = [&](auto&& copy) {
+        for (index_t rr = 0; rr < rows; ++rr)
+            for_each_patch_position(s, pad + (r + rr) * row_step, ox, count, col_step, row_step,
+                                    panel + rr * count * NR, copy);
     };
-    for (index_t rr = 0; rr < rows; ++rr) pack_positions(pad + (r + rr) * row_step, ox, panel + rr * count * NR);
+    if (runs.count == 1 && nc == NR) {  // one run of a whole panel: two packets per position
+        const index_t src0 = runs.run[0].src;
+        pack_rows([&](const T* src, T* to) {
+            pstoreu(to, ploadu<Packet>(src + src0));
+            pstoreu(to + P, ploadu<Packet>(src + src0 + P));
+        });
+    } else if (runs.short_runs) {
+        pack_rows([&](const T* src, T* to) {
+            for (int q = 0; q < runs.count; ++q) pstoreu(to + runs.run[q].dst, ploadu<Packet>(src + runs.run[q].src));
+            zero_tail(to);
+        });
+    } else {
+        pack_rows([&](const T* src, T* to) {
+            for (int q = 0; q < runs.count; ++q) {
+                const T* from = src + runs.run[q].src;
+                T* dst = to + runs.run[q].dst;
+                // Whole packets; the tail is a whole packet too, spilling past the run.
+                for (index_t i = 0; i < runs.run[q].len; i += P) pstoreu(dst + i, ploadu<Packet>(from + i));
+            }
+            zero_tail(to);
+        });
+    }
 }
 }  // namespace detail
 
@@ -444,142 +461,162 @@ inline std::pair<index_t, index_t> live_output_columns(const ConvShape& s, index
     return {c, d};
 }
 
-// implicit_gemm_conv_backward_weights() with tiles of MR filters.
+// The output positions [q0, q1) of chunk [p0, p0 + kc) of a block whose first output row is oy0
+// that contribute to patch columns [j0, j0 + nc): output rows whose taps in these columns (kernel
+// rows ky_a..ky_b) all read top or bottom padding are trimmed from both ends (empty if all do).
+inline std::pair<index_t, index_t> live_chunk_positions(const ConvShape& s, index_t oy0, index_t p0, index_t kc,
+                                                        index_t j0, index_t nc) {
+    const index_t W2 = s.x.out, span = s.x.kernel * s.d1, ky_a = j0 / span, ky_b = (j0 + nc - 1) / span;
+    auto live_row = [&](index_t oy) {
+        for (index_t ky = ky_a; ky <= ky_b; ++ky) {
+            const index_t iy = s.y.input_coord(oy, ky);
+            if (iy >= 0 && iy < s.y.in) return true;
+        }
+        return false;
+    };
+    index_t q0 = p0, q1 = p0 + kc;
+    while (q0 < q1 && !live_row(oy0 + q0 / W2)) q0 = (q0 / W2 + 1) * W2;
+    while (q1 > q0 && !live_row(oy0 + (q1 - 1) / W2)) q1 = (q1 - 1) / W2 * W2;
+    q0 = std::min(q0, p0 + kc);
+    return {q0, std::max(q1, q0)};
+}
+
+// One NR-column patch panel as the GEMM reads it: `runs` runs of `run` positions, the first run
+// from position `first` of the block, the next `row` values further on in `data` (0: packed one
+// after another). Null data: no position reads inside the image.
+template <typename T>
+struct DwPanel {
+    const T* data;
+    index_t first, run, runs, row;
+};
+
+// The panel of patch columns [j0, j0 + nc) over the live positions [q0, q1) of a block on thread
+// t: the padded rows themselves where the panel is one tap's D1 = NR channels at stride 1 (each
+// run within one row, or whole rows), else packed into the thread's panel. With `whole_rows`,
+// only the output columns whose taps reach inside the image (left and right padding skipped).
+template <typename T>
+DwPanel<T> dw_patch_panel(const ConvShape& s, const ImplicitGemmPlan& plan, const ImplicitGemmWorkspace<T>& ws,
+                          int t, bool whole_rows, index_t q0, index_t q1, index_t j0, index_t nc) {
+    constexpr int NR = GemmTile<T>::NR;
+    const index_t W2 = s.x.out;
+    DwPanel<T> p{ws.dw_panel(t), q0, q1 - q0, 1, 0};
+    if (whole_rows) {
+        const auto [c, d] = live_output_columns(s, j0, nc);
+        if (c >= d) return {nullptr, 0, 0, 0, 0};
+        if (c > 0 || d < W2) p.first = q0 + c, p.run = d - c, p.runs = (q1 - q0) / W2;
+    }
+    const index_t r = p.first / W2, ox = p.first % W2;
+    const bool in_place = s.d1 == NR && s.x.stride == 1 &&
+                          (p.runs > 1 || ox + p.run <= W2 || (ox == 0 && p.run % W2 == 0));
+    if (!in_place) {
+        pack_patch_panel(s, ws.pad(t), plan.padded_width, r, ox, p.run, j0, nc, ws.dw_panel(t), p.runs);
+        return p;
+    }
+    if (p.runs == 1 && p.run > W2) p.runs = p.run / W2, p.run = W2;  // whole rows: Wp apart in place
+    const index_t Wp = plan.padded_width, span = s.x.kernel * s.d1;
+    const index_t kx = j0 % span / s.d1, ky = j0 / span;
+    // Rows past the block's first lie in the padded block, whose size was checked.
+    p.row = r > 0 || p.runs > 1 ? s.y.stride * Wp * s.d1 : 0;
+    p.data = ws.pad(t) + r * p.row + ky * s.y.dilation * Wp * s.d1 + (ox + kx) * s.d1;
+    return p;
+}
+
+// dW^T[:, j0:j0+nc] (acc, leading dimension L) = (write) or += dY^T (K x positions, read in
+// place from the block's dY) times the panel, in tiles of MR filters. dY^T's last, partial
+// panel of filters is read in place too, unless `edge` holds it packed (from position p0 on).
+template <typename T, int MR>
+void multiply_dw_panel(const ConvShape& s, const T* dy_block, const T* edge, index_t p0, const DwPanel<T>& p,
+                       index_t j0, index_t nc, T* acc, bool write) {
+    const index_t L = s.patch_length(), full = s.k / MR * MR, W2 = s.x.out;
+    const index_t depth = p.runs * p.run, dy_row = p.runs > 1 ? W2 * s.k : 0;
+    const T* dy0 = dy_block + p.first * s.k;
+    const T* none = nullptr;
+    for (index_t i0 = 0; i0 < full; i0 += MR)
+        gemm_micro_kernel<T, false, MR>(depth, dy0 + i0, s.k, p.data, acc + i0 * L + j0, L, MR, nc, !write, none, p.run,
+                                        dy_row, p.row);
+    if (full == s.k) return;
+    if (!edge)
+        gemm_micro_kernel<T, false, MR>(depth, dy0 + full, s.k, p.data, acc + full * L + j0, L, s.k - full, nc, !write,
+                                        none, p.run, dy_row, p.row);
+    else
+        gemm_micro_kernel<T, false, MR>(depth, edge + (p.first - p0) * MR, MR, p.data, acc + full * L + j0, L,
+                                        s.k - full, nc, !write, none, p.run, p.runs > 1 ? W2 * MR : 0, p.row);
+}
+
+// dW^T[:, l0:l1) += P^T dY over the output rows of block b, on thread t; with `overwrite` (the
+// thread's first block) = instead of +=, so that acc need not be cleared first.
+template <typename T, int MR>
+void accumulate_dw_block(const ConvShape& s, const T* x, const T* dy, const ImplicitGemmPlan& plan,
+                         const ImplicitGemmWorkspace<T>& ws, index_t b, int t, index_t l0, index_t l1, T* acc,
+                         bool overwrite) {
+    constexpr int NR = GemmTile<T>::NR;
+    const index_t L = s.patch_length(), W2 = s.x.out, full = s.k / MR * MR, per_image = plan.blocks_per_image(s);
+    const index_t n = b / per_image, oy0 = b % per_image * plan.rows_per_block;
+    const index_t oy1 = std::min(s.y.out, oy0 + plan.rows_per_block);
+    fill_padded_rows(s, x, n, oy0, oy1, plan.padded_width, ws.pad(t));
+    const index_t positions = (oy1 - oy0) * W2;
+    const T* dy_block = dy + (n * s.y.out + oy0) * W2 * s.k;
+    // Chunks of whole output rows, so that a panel's live output columns are the same in every
+    // row of the chunk, where the width is padded and a chunk holds at least 8 rows (224 of VGG
+    // conv1_2's columns a chunk measured 4% slower than 256 positions).
+    const index_t depth = implicit_dw_depth<T>();
+    const bool whole_rows = (s.x.pad_begin > 0 || s.x.pad_end > 0) && 8 * W2 <= depth;
+    const index_t chunk = whole_rows ? depth / W2 * W2 : depth;
+    for (index_t p0 = 0; p0 < positions; p0 += chunk) {
+        const index_t kc = std::min(chunk, positions - p0);
+        // dY^T's last, partial MR panel of filters: read in place (its rows past K are the next
+        // position's filters, computed and dropped) unless that would read past dY's end; then
+        // packed once for every patch panel.
+        const bool edge_in_place = (dy_block - dy) + (p0 + kc - 1) * s.k + full + MR <= s.output().size();
+        if (full < s.k && !edge_in_place)
+            pack_panels<MR>(dy_block + p0 * s.k + full, 1, s.k, s.k - full, kc, ws.dw_edge(t));
+        const T* edge = edge_in_place ? nullptr : ws.dw_edge(t);
+        const bool write = overwrite && p0 == 0;  // the first chunk writes acc's columns
+        for (index_t j0 = l0; j0 < l1; j0 += NR) {
+            const index_t nc = std::min<index_t>(NR, l1 - j0);
+            const auto [q0, q1] = live_chunk_positions(s, oy0, p0, kc, j0, nc);
+            const DwPanel<T> panel =
+                q0 < q1 ? dw_patch_panel(s, plan, ws, t, whole_rows, q0, q1, j0, nc) : DwPanel<T>{nullptr, 0, 0, 0, 0};
+            if (panel.data)
+                multiply_dw_panel<T, MR>(s, dy_block, edge, p0, panel, j0, nc, acc, write);
+            else if (write)  // no live position: zeros
+                for (index_t k = 0; k < s.k; ++k) std::fill_n(acc + k * L + j0, nc, T(0));
+        }
+    }
+}
+
+// implicit_gemm_conv_backward_weights() with tiles of MR filters. db (if asked) is summed in the
+// same parallel region: part i sums its share of dY's rows into db (i = 0) or db_scratch, added
+// at the end (one fork, not two: MNIST conv1's dW at N = 1 is a 6 us call).
 template <typename T, int MR>
 void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const T* dy, T* dw, T* workspace,
                                           const ImplicitGemmPlan& plan, int threads, T* db, T* db_scratch) {
     constexpr int NR = GemmTile<T>::NR;
-    const index_t L = s.patch_length(), size = L * s.k, per_image = plan.blocks_per_image(s);
-    const index_t blocks = s.n * per_image, full = s.k / MR * MR;
-    const index_t dy_size = s.output().size();
+    const index_t L = s.patch_length(), size = L * s.k, blocks = s.n * plan.blocks_per_image(s);
     const bool split_taps = implicit_gemm_dw_splits_taps<T>(s, threads);
     if (!split_taps) threads = static_cast<int>(std::min<index_t>(threads, blocks));
-    const ImplicitGemmWorkspace<T> ws(s, plan, threads, workspace);
-    // dW^T[:, l0:l1) += P^T dY over the output rows of block b, on thread t; with `overwrite`
-    // (the thread's first block) = instead of +=, so that acc need not be cleared first.
-    auto accumulate = [&](index_t b, int t, index_t l0, index_t l1, T* acc, bool overwrite) {
-        const index_t n = b / per_image, oy0 = b % per_image * plan.rows_per_block;
-        const index_t oy1 = std::min(s.y.out, oy0 + plan.rows_per_block);
-        fill_padded_rows(s, x, n, oy0, oy1, plan.padded_width, ws.pad(t));
-        const index_t positions = (oy1 - oy0) * s.x.out;
-        const T* dy_block = dy + (n * s.y.out + oy0) * s.x.out * s.k;
-        // Chunks of whole output rows, so that a panel's live output columns are the same in every
-        // row of the chunk, where the width is padded and a chunk holds at least 8 rows (224 of
-        // VGG conv1_2's columns a chunk measured 4% slower than 256 positions).
-        const index_t W2 = s.x.out;
-        const index_t depth = implicit_dw_depth<T>();
-        const bool whole_rows = (s.x.pad_begin > 0 || s.x.pad_end > 0) && 8 * W2 <= depth;
-        const index_t chunk = whole_rows ? depth / W2 * W2 : depth;
-        // A panel of one tap's channels is NR consecutive values of a padded row per position.
-        const bool panel_in_place = s.d1 == NR && s.x.stride == 1;
-        for (index_t p0 = 0; p0 < positions; p0 += chunk) {
-            const index_t kc = std::min(chunk, positions - p0);
-            // dY^T's last, partial MR panel of filters: read in place (its rows past K are the next
-            // position's filters, computed and dropped) unless that would read past dY's end;
-            // then packed once for every patch panel.
-            const bool edge_in_place = (dy_block - dy) + (p0 + kc - 1) * s.k + full + MR <= dy_size;
-            if (full < s.k && !edge_in_place)
-                pack_panels<MR>(dy_block + p0 * s.k + full, 1, s.k, s.k - full, kc, ws.dw_edge(t));
-            const bool write = overwrite && p0 == 0;  // the first chunk writes acc's columns
-            auto skip = [&](index_t j0, index_t nc) {    // no live position: zeros, if first
-                if (write)
-                    for (index_t k = 0; k < s.k; ++k) std::fill_n(acc + k * L + j0, nc, T(0));
-            };
-            for (index_t j0 = l0; j0 < l1; j0 += NR) {
-                const index_t nc = std::min<index_t>(NR, l1 - j0);
-                // Only output rows whose taps in these columns (kernel rows ky_a..ky_b) reach
-                // inside the image contribute; the others multiply zero padding: skipped.
-                const index_t span = s.x.kernel * s.d1, ky_a = j0 / span, ky_b = (j0 + nc - 1) / span;
-                index_t q0 = p0, q1 = p0 + kc;
-                auto live_row = [&](index_t oy) {
-                    for (index_t ky = ky_a; ky <= ky_b; ++ky) {
-                        const index_t iy = s.y.input_coord(oy, ky);
-                        if (iy >= 0 && iy < s.y.in) return true;
-                    }
-                    return false;
-                };
-                while (q0 < q1 && !live_row(oy0 + q0 / W2)) q0 = (q0 / W2 + 1) * W2;
-                while (q1 > q0 && !live_row(oy0 + (q1 - 1) / W2)) q1 = (q1 - 1) / W2 * W2;
-                q0 = std::min(q0, p0 + kc);
-                q1 = std::max(q1, q0);
-                if (q0 == q1) {
-                    skip(j0, nc);
-                    continue;
-                }
-                // Positions [first, first + run) of each of `runs` rows: with whole rows, only the
-                // output columns whose taps reach inside the image (left and right padding skipped).
-                index_t first = q0, run = q1 - q0, runs = 1;
-                if (whole_rows) {
-                    const auto [c, d] = live_output_columns(s, j0, nc);
-                    if (c >= d) {
-                        skip(j0, nc);
-                        continue;
-                    }
-                    if (c > 0 || d < W2) first = q0 + c, run = d - c, runs = (q1 - q0) / W2;
-                }
-                // The panel: packed, or where it is one tap's D1 = NR channels at stride 1 (each run
-                // within one row, or whole rows), the padded rows themselves, one run per row read
-                // in place.
-                const T* panel = ws.dw_panel(t);
-                index_t panel_row = 0;  // from one run of the panel to the next, when in place
-                const index_t r = first / W2, ox = first % W2;
-                if (panel_in_place && (runs > 1 || ox + run <= W2 || (ox == 0 && run % W2 == 0))) {
-                    if (runs == 1 && run > W2) runs = run / W2, run = W2;  // whole rows: Wp apart in place
-                    const index_t Wp = plan.padded_width, span = s.x.kernel * s.d1;
-                    const index_t kx = j0 % span / s.d1, ky = j0 / span;
-                    // Rows past the block's first lie in the padded block, whose size was checked.
-                    panel_row = r > 0 || runs > 1 ? s.y.stride * Wp * s.d1 : 0;
-                    panel = ws.pad(t) + r * panel_row + ky * s.y.dilation * Wp * s.d1 + (ox + kx) * s.d1;
-                } else {
-                    pack_patch_panel(s, ws.pad(t), plan.padded_width, r, ox, run, j0, nc, ws.dw_panel(t), runs);
-                }
-                // dW^T[:, j0:j0+nc] += dY^T (K x positions, dY read in place) * panel, in `runs`
-                // segments of `run` positions, a row of dY (or of the packed edge) apart.
-                const index_t depth = runs * run, dy_row = runs > 1 ? W2 * s.k : 0;
-                for (index_t i0 = 0; i0 < full; i0 += MR)
-                    gemm_micro_kernel<T, false, MR>(depth, dy_block + first * s.k + i0, s.k, panel, acc + i0 * L + j0, L,
-                                                    MR, nc, !write, static_cast<const T*>(nullptr), run, dy_row, panel_row);
-                if (full < s.k && edge_in_place)
-                    gemm_micro_kernel<T, false, MR>(depth, dy_block + first * s.k + full, s.k, panel,
-                                                    acc + full * L + j0, L, s.k - full, nc, !write,
-                                                    static_cast<const T*>(nullptr), run, dy_row, panel_row);
-                else if (full < s.k)
-                    gemm_micro_kernel<T, false, MR>(depth, ws.dw_edge(t) + (first - p0) * MR, MR, panel,
-                                                    acc + full * L + j0, L, s.k - full, nc, !write,
-                                                    static_cast<const T*>(nullptr), run, runs > 1 ? W2 * MR : 0, panel_row);
-            }
-        }
-    };
-    // db (if asked) in the same parallel region: part i sums its share of dY's rows into db
-    // (i = 0) or db_scratch, added at the end (one fork, not two: MNIST conv1's dW at N = 1 is a
-    // 6 us call).
+    const ImplicitGemmWorkspace<T> ws(s, plan, threads, ConvPass::backward_weights, workspace);
     auto bias_part = [&](index_t part) {
         if (db) bias_gradient_part(dy, s.output_positions(), s.k, part, threads, db, db_scratch);
     };
-    auto add_bias_parts = [&] {
-        if (db) add_bias_gradient_parts(db, static_cast<const T*>(db_scratch), s.k, threads);
-    };
-    if (split_taps) {
+    if (split_taps) {  // part i: its range of whole NR panels of dW's columns, over every block
         const index_t panels = (L + NR - 1) / NR;
         parallel_for(threads, threads, [&](index_t part, int t) {
             const auto [p0, p1] = detail::split_range(panels, threads, part);
             const index_t l0 = p0 * NR, l1 = std::min(L, p1 * NR);
-            for (index_t b = 0; b < blocks; ++b) accumulate(b, t, l0, l1, dw, b == 0);
+            for (index_t b = 0; b < blocks; ++b) accumulate_dw_block<T, MR>(s, x, dy, plan, ws, b, t, l0, l1, dw, b == 0);
             bias_part(part);
         });
-        add_bias_parts();
-        return;
+    } else {  // part i: its blocks into accumulator i (0: dw), written first by its first block
+        parallel_for(threads, threads, [&](index_t part, int t) {
+            T* acc = part == 0 ? dw : ws.shared() + (part - 1) * size;
+            const auto [b0, b1] = detail::split_range(blocks, threads, part);
+            for (index_t b = b0; b < b1; ++b) accumulate_dw_block<T, MR>(s, x, dy, plan, ws, b, t, 0, L, acc, b == b0);
+            bias_part(part);
+        });
+        detail::add_private_accumulators(dw, static_cast<const T*>(ws.shared()), size, threads);
     }
-    // Part i of the blocks into accumulator i (0: dw), each written first by its thread's first
-    // block (threads is at most blocks: every part has one).
-    parallel_for(threads, threads, [&](index_t part, int t) {
-        T* acc = part == 0 ? dw : ws.shared() + (part - 1) * size;
-        const auto [b0, b1] = detail::split_range(blocks, threads, part);
-        for (index_t b = b0; b < b1; ++b) accumulate(b, t, 0, L, acc, b == b0);
-        bias_part(part);
-    });
-    detail::add_private_accumulators(dw, static_cast<const T*>(ws.shared()), size, threads);
-    add_bias_parts();
+    if (db) add_bias_gradient_parts(db, static_cast<const T*>(db_scratch), s.k, threads);
 }
 }  // namespace detail
 
@@ -657,7 +694,7 @@ struct ImplicitGemmForward final : ConvPlan<T> {
     /// implicit_gemm_pays_off(): few input channels, or little idle tile height.
     static bool pays_off(const ConvShape& s, int) { return implicit_gemm_pays_off<T>(s); }
     index_t workspace_elements() const override {
-        return implicit_gemm_workspace_elements<T>(s, blocks, threads, false);
+        return implicit_gemm_workspace_elements<T>(s, blocks, threads, ConvPass::forward, false);
     }
     index_t packed_weight_elements() const override { return implicit_gemm_packed_weight_elements<T>(s); }
     void pack_weights(const T* w, T* packed, T*) const override { implicit_gemm_pack_weights(s, w, packed); }
@@ -703,7 +740,7 @@ struct ImplicitGemmBackwardData final : ConvPlan<T> {
         return implicit_gemm_pays_off<T>(s) && implicit_gemm_backward_data_pays_off<T>(s);
     }
     index_t workspace_elements() const override {
-        return implicit_gemm_workspace_elements<T>(turned, blocks, threads, false);
+        return implicit_gemm_workspace_elements<T>(turned, blocks, threads, ConvPass::forward, false);
     }
     index_t packed_weight_elements() const override { return implicit_gemm_packed_weight_elements<T>(turned); }
     void pack_weights(const T* w, T* packed, T*) const override {
@@ -740,7 +777,8 @@ struct ImplicitGemmBackwardWeights final : ConvPlan<T> {
     /// implicit_gemm_dw_applies() on `threads` threads.
     static bool pays_off(const ConvShape& s, int threads) { return implicit_gemm_dw_applies<T>(s, threads); }
     index_t workspace_elements() const override {
-        return layout().elements(implicit_gemm_workspace_elements<T>(s, blocks, threads, false));
+        return layout().elements(
+            implicit_gemm_workspace_elements<T>(s, blocks, threads, ConvPass::backward_weights, false));
     }
     void run(const ConvOperands<T>& io, T* workspace) const override {
         implicit_gemm_conv_backward_weights(s, io.x, io.dy, io.dw, layout().kernel_part(workspace), blocks, threads,

@@ -211,6 +211,78 @@ struct WinogradKeepsItsNonFinite {
     void operator()(index_t, index_t, index_t, index_t, index_t) const {}
 };
 
+namespace detail {
+// One thread's parts of winograd_conv()'s workspace (winograd_thread_elements() values).
+template <typename T>
+struct WinogradScratch {
+    T* V;     // 36 x block_tiles x c_in: the transformed input tiles
+    T* M;     // 36 x block_tiles x c_out: their products with U
+    T* tmp;   // 2 x 36 x max(c_in, c_out): one tile's transform in progress
+    T* zero;  // c_in zeros: the padding every out-of-image input reads
+    T* edge;  // MR x c_in: the GEMM's edge panel
+    WinogradScratch(const WinogradProblem& p, index_t block_tiles, T* ws)
+        : V(ws),
+          M(V + kWinogradPoints * block_tiles * p.c_in),
+          tmp(M + kWinogradPoints * block_tiles * p.c_out),
+          zero(tmp + 2 * kWinogradPoints * std::max(p.c_in, p.c_out)),
+          edge(zero + p.c_in) {
+        std::fill_n(zero, p.c_in, T(0));
+    }
+};
+
+// Input transform of `tile` into row r of the block: V[xi][r][c] = (B^T d B)_xi, d its 6 x 6
+// input values (zeros outside the image).
+template <typename T>
+void winograd_input_tile(const WinogradProblem& p, const T* x, index_t tile, index_t r, index_t block_tiles,
+                         const WinogradScratch<T>& w) {
+    const index_t A = kWinogradAlpha, m = kWinogradTile, tx_count = p.tiles_x(), per_image = p.tiles_y() * tx_count;
+    const index_t n = tile / per_image;
+    const index_t iy0 = (tile % per_image) / tx_count * m - p.pad_y, ix0 = tile % tx_count * m - p.pad_x;
+    const T* d[6][6];
+    for (index_t i = 0; i < A; ++i)
+        for (index_t j = 0; j < A; ++j) {
+            const index_t iy = iy0 + i, ix = ix0 + j;
+            d[i][j] = iy >= 0 && iy < p.h && ix >= 0 && ix < p.w ? x + ((n * p.h + iy) * p.w + ix) * p.c_in : w.zero;
+        }
+    for (index_t j = 0; j < A; ++j) {  // columns: tmp[i][j] = sum_k BT[i][k] d[k][j]
+        const T* in[6] = {d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]};
+        T* out[6];
+        for (index_t i = 0; i < A; ++i) out[i] = w.tmp + (i * A + j) * p.c_in;
+        winograd_bt(in, out, p.c_in);
+    }
+    for (index_t i = 0; i < A; ++i) {  // rows: V[i][q] = sum_k tmp[i][k] BT[q][k]
+        const T* in[6];
+        T* out[6];
+        for (index_t j = 0; j < A; ++j) {
+            in[j] = w.tmp + (i * A + j) * p.c_in;
+            out[j] = w.V + ((i * A + j) * block_tiles + r) * p.c_in;
+        }
+        winograd_bt(in, out, p.c_in);
+    }
+}
+
+// Output transform of row r of the block: A^T M_r A, 4 x 4 x c_out values, into `out`.
+template <typename T>
+void winograd_output_tile(const WinogradProblem& p, index_t r, index_t block_tiles, const WinogradScratch<T>& w,
+                          T* out_tile) {
+    const index_t A = kWinogradAlpha, m = kWinogradTile;
+    for (index_t j = 0; j < A; ++j) {  // tmp[i][j] = sum_k AT[i][k] M[k][j], i < 4
+        const T* in[6];
+        T* out[4];
+        for (index_t k = 0; k < A; ++k) in[k] = w.M + ((k * A + j) * block_tiles + r) * p.c_out;
+        for (index_t i = 0; i < m; ++i) out[i] = w.tmp + (i * A + j) * p.c_out;
+        winograd_at(in, out, p.c_out);
+    }
+    for (index_t i = 0; i < m; ++i) {
+        const T* in[6];
+        T* out[4];
+        for (index_t k = 0; k < A; ++k) in[k] = w.tmp + (i * A + k) * p.c_out;
+        for (index_t q = 0; q < m; ++q) out[q] = out_tile + (i * m + q) * p.c_out;
+        winograd_at(in, out, p.c_out);
+    }
+}
+}  // namespace detail
+
 /// y = conv3x3(x, U) + bias (bias may be null) for the packed, transformed filters U of
 /// winograd_transform_filters(). `workspace` holds threads * winograd_thread_elements() values.
 /// A tile whose outputs hold a NaN or Inf (its transforms mix all of its inputs, so one Inf
@@ -219,80 +291,35 @@ struct WinogradKeepsItsNonFinite {
 template <typename T, typename Repair = WinogradKeepsItsNonFinite>
 void winograd_conv(const WinogradProblem& p, const T* x, const T* u_packed, const T* bias, T* y, T* workspace,
                    index_t block_tiles, int threads, const Repair& repair = Repair{}) {
-    const index_t A = kWinogradAlpha, m = kWinogradTile;
-    const index_t tx_count = p.tiles_x(), per_image = p.tiles_y() * tx_count, total = p.tiles();
+    const index_t m = kWinogradTile, tx_count = p.tiles_x(), per_image = p.tiles_y() * tx_count, total = p.tiles();
     const index_t blocks = (total + block_tiles - 1) / block_tiles;
     const index_t u_per = winograd_filter_elements<T>(p.c_in, p.c_out) / kWinogradPoints;
     const index_t thread_elements = winograd_thread_elements<T>(p, block_tiles);
     parallel_for(blocks, threads, [&](index_t b, int t) {
-        T* V = workspace + t * thread_elements;
-        T* M = V + kWinogradPoints * block_tiles * p.c_in;
-        T* tmp = M + kWinogradPoints * block_tiles * p.c_out;
-        T* zero = tmp + 2 * kWinogradPoints * std::max(p.c_in, p.c_out);
-        T* edge = zero + p.c_in;
-        std::fill_n(zero, p.c_in, T(0));
+        const detail::WinogradScratch<T> w(p, block_tiles, workspace + t * thread_elements);
         const index_t first = b * block_tiles, count = std::min(block_tiles, total - first);
-
-        // Input transform: V[xi][tile][c] = (B^T d B)_xi.
-        for (index_t r = 0; r < count; ++r) {
-            const index_t tile = first + r, n = tile / per_image;
-            const index_t iy0 = (tile % per_image) / tx_count * m - p.pad_y, ix0 = tile % tx_count * m - p.pad_x;
-            const T* d[6][6];
-            for (index_t i = 0; i < A; ++i)
-                for (index_t j = 0; j < A; ++j) {
-                    const index_t iy = iy0 + i, ix = ix0 + j;
-                    d[i][j] = iy >= 0 && iy < p.h && ix >= 0 && ix < p.w ? x + ((n * p.h + iy) * p.w + ix) * p.c_in : zero;
-                }
-            for (index_t j = 0; j < A; ++j) {  // columns: tmp[i][j] = sum_k BT[i][k] d[k][j]
-                const T* in[6] = {d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]};
-                T* out[6];
-                for (index_t i = 0; i < A; ++i) out[i] = tmp + (i * A + j) * p.c_in;
-                detail::winograd_bt(in, out, p.c_in);
-            }
-            for (index_t i = 0; i < A; ++i) {  // rows: V[i][q] = sum_k tmp[i][k] BT[q][k]
-                const T* in[6];
-                T* out[6];
-                for (index_t j = 0; j < A; ++j) {
-                    in[j] = tmp + (i * A + j) * p.c_in;
-                    out[j] = V + ((i * A + j) * block_tiles + r) * p.c_in;
-                }
-                detail::winograd_bt(in, out, p.c_in);
-            }
-        }
+        for (index_t r = 0; r < count; ++r) detail::winograd_input_tile(p, x, first + r, r, block_tiles, w);
         // 36 GEMMs: M_xi (count x c_out) = V_xi (count x c_in) U_xi.
         for (index_t xi = 0; xi < kWinogradPoints; ++xi)
-            gemm_block(V + xi * block_tiles * p.c_in, p.c_in, true, count, p.c_in, u_packed + xi * u_per, p.c_out,
-                       M + xi * block_tiles * p.c_out, p.c_out, false, static_cast<const T*>(nullptr), edge);
-        // Output transform: Y = A^T M A, cropped at the output's edges, plus bias.
+            gemm_block(w.V + xi * block_tiles * p.c_in, p.c_in, true, count, p.c_in, u_packed + xi * u_per, p.c_out,
+                       w.M + xi * block_tiles * p.c_out, p.c_out, false, static_cast<const T*>(nullptr), w.edge);
+        // Y = A^T M A, cropped at the output's edges, plus bias.
+        T* out_tile = w.tmp + kWinogradPoints * p.c_out;  // 4 x 4 x c_out, after the transform's half
         for (index_t r = 0; r < count; ++r) {
             const index_t tile = first + r, n = tile / per_image;
             const index_t oy0 = (tile % per_image) / tx_count * m, ox0 = tile % tx_count * m;
-            for (index_t j = 0; j < A; ++j) {  // tmp[i][j] = sum_k AT[i][k] M[k][j], i < 4
-                const T* in[6];
-                T* out[4];
-                for (index_t k = 0; k < A; ++k) in[k] = M + ((k * A + j) * block_tiles + r) * p.c_out;
-                for (index_t i = 0; i < m; ++i) out[i] = tmp + (i * A + j) * p.c_out;
-                detail::winograd_at(in, out, p.c_out);
-            }
-            T* row_out = tmp + kWinogradPoints * p.c_out;  // 4 x 4 x c_out
-            for (index_t i = 0; i < m; ++i) {
-                const T* in[6];
-                T* out[4];
-                for (index_t k = 0; k < A; ++k) in[k] = tmp + (i * A + k) * p.c_out;
-                for (index_t q = 0; q < m; ++q) out[q] = row_out + (i * m + q) * p.c_out;
-                detail::winograd_at(in, out, p.c_out);
-            }
+            detail::winograd_output_tile(p, r, block_tiles, w, out_tile);
             const index_t rows = std::min(m, p.out_h - oy0), cols = std::min(m, p.out_w - ox0);
             for (index_t i = 0; i < rows; ++i)
                 for (index_t q = 0; q < cols; ++q) {
                     T* dst = y + ((n * p.out_h + oy0 + i) * p.out_w + ox0 + q) * p.c_out;
-                    const T* src = row_out + (i * m + q) * p.c_out;
+                    const T* src = out_tile + (i * m + q) * p.c_out;
                     if (bias)
                         for (index_t k = 0; k < p.c_out; ++k) dst[k] = src[k] + bias[k];
                     else
                         std::copy_n(src, p.c_out, dst);
                 }
-            if (any_nonfinite(row_out, m * m * p.c_out)) repair(n, oy0, ox0, rows, cols);
+            if (any_nonfinite(out_tile, m * m * p.c_out)) repair(n, oy0, ox0, rows, cols);
         }
     });
 }
