@@ -436,18 +436,10 @@ inline PlotLayout plot_layout(const PlotSpec& spec) {
     return L;
 }
 
-/// Renders the series of `spec` as an RGB image: white background, frame with ticks and
-/// numeric tick labels (left axis for series with right_axis == false, right axis for the
-/// others; when both are used and an axis carries one series, its labels take that series'
-/// colour), light grid, each series as a 2-pixel line with a marker per point, the title on top,
-/// a legend under it and x_label under the x axis. Throws std::invalid_argument when there are
-/// no series or the image is too small (see plot_layout).
-inline Image line_plot(const PlotSpec& spec) {
-    using namespace detail;
-    const PlotLayout L = plot_layout(spec);
-    Image im = Image::blank(spec.width, spec.height, 3, 255);
-
-    // Grid.
+namespace detail {
+// line_plot()'s grid: light lines at the y ticks of the left axis (else the right) and at the x
+// ticks.
+inline void draw_plot_grid(Image& im, const PlotLayout& L) {
     const PlotAxis& grid_axis = L.has_left ? L.y_left : L.y_right;
     for (double t : grid_axis.ticks) {
         const index_t py = L.y_pixel(t, !L.has_left);
@@ -457,8 +449,10 @@ inline Image line_plot(const PlotSpec& spec) {
         const index_t px = L.x_pixel(t);
         fill_rect(im, px, L.top + 1, px + 1, L.bottom, plot_grid);
     }
+}
 
-    // Series: lines, then markers on top.
+// line_plot()'s series: each a 2-pixel line broken at non-finite values, then the markers on top.
+inline void draw_plot_series(Image& im, const PlotSpec& spec, const PlotLayout& L) {
     const double spacing = L.points > 1 ? double(L.right - L.left - 2 * PlotLayout::inset) / double(L.points - 1) : 1e9;
     const index_t r = spacing >= 8 ? 3 : spacing >= 5 ? 2 : 1;
     for (const Series& s : spec.series) {
@@ -480,8 +474,11 @@ inline Image line_plot(const PlotSpec& spec) {
             if (std::isfinite(s.y[i]))
                 draw_marker(im, L.x_pixel(double(i + 1)), L.y_pixel(s.y[i], s.right_axis), static_cast<int>(k), r, s.colour);
     }
+}
 
-    // Frame and ticks.
+// line_plot()'s frame, the x ticks and labels, and each y axis' ticks and labels (in the colour of
+// its only series when both axes are used).
+inline void draw_plot_frame(Image& im, const PlotSpec& spec, const PlotLayout& L) {
     fill_rect(im, L.left, L.top, L.right + 1, L.top + 1, plot_frame);
     fill_rect(im, L.left, L.bottom, L.right + 1, L.bottom + 1, plot_frame);
     fill_rect(im, L.left, L.top, L.left + 1, L.bottom + 1, plot_frame);
@@ -518,8 +515,10 @@ inline Image line_plot(const PlotSpec& spec) {
             }
         }
     }
+}
 
-    // Title, legend, x label.
+// line_plot()'s title on top, the legend under it and x_label under the x axis.
+inline void draw_plot_labels(Image& im, const PlotSpec& spec, const PlotLayout& L) {
     index_t y = plot_margin;
     if (!spec.title.empty()) {
         const index_t scale = text_width(spec.title, 2) <= spec.width - 2 * plot_margin ? 2 : 1;
@@ -541,6 +540,22 @@ inline Image line_plot(const PlotSpec& spec) {
     if (!spec.x_label.empty())
         draw_text(im, (L.left + L.right - text_width(spec.x_label)) / 2, spec.height - plot_margin - text_height(),
                   spec.x_label, plot_ink);
+}
+}  // namespace detail
+
+/// Renders the series of `spec` as an RGB image: white background, frame with ticks and
+/// numeric tick labels (left axis for series with right_axis == false, right axis for the
+/// others; when both are used and an axis carries one series, its labels take that series'
+/// colour), light grid, each series as a 2-pixel line with a marker per point, the title on top,
+/// a legend under it and x_label under the x axis. Throws std::invalid_argument when there are
+/// no series or the image is too small (see plot_layout).
+inline Image line_plot(const PlotSpec& spec) {
+    const PlotLayout L = plot_layout(spec);
+    Image im = Image::blank(spec.width, spec.height, 3, 255);
+    detail::draw_plot_grid(im, L);
+    detail::draw_plot_series(im, spec, L);
+    detail::draw_plot_frame(im, spec, L);
+    detail::draw_plot_labels(im, spec, L);
     return im;
 }
 

@@ -137,12 +137,10 @@ inline std::uint8_t pnm_scale(std::uint32_t sample, std::uint32_t maxval) {
 
 }  // namespace detail
 
-/// Decodes the PGM/PPM image held in `bytes` (P2, P3, P5 or P6) as 8-bit gray (P2, P5) or RGB
-/// (P3, P6). `name` starts every error message. Throws PnmError for anything malformed and for an
-/// image whose pixels would take more than `max_bytes`.
-inline Image parse_pnm(const std::string& bytes, const std::string& name = "<memory>",
-                       index_t max_bytes = index_t{1} << 30) {
-    detail::PnmCursor in(bytes, name);
+namespace detail {
+// The magic number: P2 or P5 (gray) or P3 or P6 (RGB), followed by whitespace; PBM, PAM and
+// anything else refused by name. Leaves `in` after it; returns the kind's digit.
+inline char read_pnm_magic(PnmCursor& in, const std::string& bytes) {
     if (bytes.size() < 2 || bytes[0] != 'P' || bytes[1] < '1' || bytes[1] > '7') {
         if (bytes.empty()) in.fail("not a PGM/PPM file (the file is empty)");
         in.fail("not a PGM/PPM file (it must start with P2, P3, P5 or P6)");
@@ -151,22 +149,23 @@ inline Image parse_pnm(const std::string& bytes, const std::string& name = "<mem
     if (kind == '1' || kind == '4')
         in.fail(std::string("P") + kind + " is a PBM (1-bit bitmap) file, which is not supported; convert it to PGM");
     if (kind == '7') in.fail("P7 is a PAM file, which is not supported; convert it to PGM or PPM");
-    const bool ascii = kind == '2' || kind == '3';
-    const int channels = (kind == '3' || kind == '6') ? 3 : 1;
     in.advance(2);
-    if (!in.at_end() && !detail::PnmCursor::is_space(in.peek()) && in.peek() != '#')
+    if (!in.at_end() && !PnmCursor::is_space(in.peek()) && in.peek() != '#')
         in.fail(std::string("not a PGM/PPM file (P") + kind + " must be followed by whitespace)");
+    return kind;
+}
 
+// The header after the magic number: width, height and maxval, checked; returns the image with
+// its extents set (pixels not yet allocated) and sets maxval.
+inline Image read_pnm_header(PnmCursor& in, int channels, index_t max_bytes, std::uint32_t& maxval) {
     const std::string truncated_header = "truncated header (it needs the magic number, width, height and maxval)";
     const std::uint32_t width = in.number("width", truncated_header);
     const std::uint32_t height = in.number("height", truncated_header);
-    const std::uint32_t maxval = in.number("maxval", truncated_header);
+    maxval = in.number("maxval", truncated_header);
     if (width < 1 || height < 1)
         in.fail("image size " + std::to_string(width) + " x " + std::to_string(height) +
                 " is invalid (width and height must be at least 1)");
-    if (maxval < 1 || maxval > 65535)
-        in.fail("maxval " + std::to_string(maxval) + " is outside 1..65535");
-
+    if (maxval < 1 || maxval > 65535) in.fail("maxval " + std::to_string(maxval) + " is outside 1..65535");
     Image image;
     image.width = width;
     image.height = height;
@@ -176,49 +175,68 @@ inline Image parse_pnm(const std::string& bytes, const std::string& name = "<mem
         in.fail(std::to_string(width) + " x " + std::to_string(height) + " x " + std::to_string(channels) +
                 " pixels need " + std::to_string(count) + " bytes, more than " + std::to_string(max_bytes) +
                 " (the read limit)");
+    return image;
+}
 
-    auto check_sample = [&](std::uint32_t v, index_t i) {
-        if (v > maxval) {
-            const index_t pixel = i / channels;
-            in.fail("sample value " + std::to_string(v) + " at pixel (x=" + std::to_string(pixel % image.width) +
-                    ", y=" + std::to_string(pixel / image.width) + ") exceeds maxval " + std::to_string(maxval));
-        }
-    };
-
-    if (ascii) {
-        // Each sample takes a separator (maxval ends at one) and a digit: the rest of the file must
-        // hold that many before the raster is allocated.
-        const index_t at_most = static_cast<index_t>(in.remaining()) / 2;
-        if (count > at_most)
-            in.fail("truncated pixel data: expected " + std::to_string(count) + " samples, the remaining " +
-                    std::to_string(in.remaining()) + " bytes hold at most " + std::to_string(at_most));
-        image.pixels.resize(static_cast<std::size_t>(count));
-        for (index_t i = 0; i < count; ++i) {
-            const std::uint32_t v = in.sample(i, count);
-            check_sample(v, i);
-            image.pixels[static_cast<std::size_t>(i)] = detail::pnm_scale(v, maxval);
-        }
-        return image;
+// Sample i (0..maxval), scaled into the image; a sample above maxval is refused, naming its pixel.
+inline void store_pnm_sample(PnmCursor& in, Image& image, std::uint32_t maxval, std::uint32_t v, index_t i) {
+    if (v > maxval) {
+        const index_t pixel = i / image.channels;
+        in.fail("sample value " + std::to_string(v) + " at pixel (x=" + std::to_string(pixel % image.width) +
+                ", y=" + std::to_string(pixel / image.width) + ") exceeds maxval " + std::to_string(maxval));
     }
+    image.pixels[static_cast<std::size_t>(i)] = pnm_scale(v, maxval);
+}
 
-    // Binary: exactly one whitespace byte separates maxval from the raster.
+// The ASCII raster (P2, P3): whitespace-separated decimal samples.
+inline void read_pnm_ascii_raster(PnmCursor& in, Image& image, std::uint32_t maxval) {
+    const index_t count = image.width * image.height * image.channels;
+    // Each sample takes a separator (maxval ends at one) and a digit: the rest of the file must
+    // hold that many before the raster is allocated.
+    const index_t at_most = static_cast<index_t>(in.remaining()) / 2;
+    if (count > at_most)
+        in.fail("truncated pixel data: expected " + std::to_string(count) + " samples, the remaining " +
+                std::to_string(in.remaining()) + " bytes hold at most " + std::to_string(at_most));
+    image.pixels.resize(static_cast<std::size_t>(count));
+    for (index_t i = 0; i < count; ++i) store_pnm_sample(in, image, maxval, in.sample(i, count), i);
+}
+
+// The binary raster (P5, P6): one whitespace byte after maxval, then 1-byte samples (maxval < 256)
+// or 2-byte big-endian ones.
+inline void read_pnm_binary_raster(PnmCursor& in, Image& image, std::uint32_t maxval) {
+    const index_t count = image.width * image.height * image.channels;
     if (in.at_end()) in.fail("truncated: no pixel data after the header");
-    if (!detail::PnmCursor::is_space(in.peek())) in.fail("bad header: maxval must be followed by one whitespace byte");
+    if (!PnmCursor::is_space(in.peek())) in.fail("bad header: maxval must be followed by one whitespace byte");
     in.advance(1);
     const index_t sample_bytes = maxval < 256 ? 1 : 2;
     const index_t need = checked_mul(count, sample_bytes, "PNM raster bytes");
     if (static_cast<index_t>(in.remaining()) < need)
-        in.fail("truncated pixel data: expected " + std::to_string(need) + " bytes (" + std::to_string(width) + " x " +
-                std::to_string(height) + " x " + std::to_string(channels) + " samples of " +
+        in.fail("truncated pixel data: expected " + std::to_string(need) + " bytes (" + std::to_string(image.width) +
+                " x " + std::to_string(image.height) + " x " + std::to_string(image.channels) + " samples of " +
                 std::to_string(sample_bytes) + " byte" + (sample_bytes == 1 ? "" : "s") + "), got " +
                 std::to_string(in.remaining()));
     image.pixels.resize(static_cast<std::size_t>(count));
     for (index_t i = 0; i < count; ++i) {
         const std::size_t at = static_cast<std::size_t>(i * sample_bytes);
         const std::uint32_t v = sample_bytes == 1 ? in.byte(at) : (std::uint32_t{in.byte(at)} << 8) | in.byte(at + 1);
-        check_sample(v, i);
-        image.pixels[static_cast<std::size_t>(i)] = detail::pnm_scale(v, maxval);
+        store_pnm_sample(in, image, maxval, v, i);
     }
+}
+}  // namespace detail
+
+/// Decodes the PGM/PPM image held in `bytes` (P2, P3, P5 or P6) as 8-bit gray (P2, P5) or RGB
+/// (P3, P6). `name` starts every error message. Throws PnmError for anything malformed and for an
+/// image whose pixels would take more than `max_bytes`.
+inline Image parse_pnm(const std::string& bytes, const std::string& name = "<memory>",
+                       index_t max_bytes = index_t{1} << 30) {
+    detail::PnmCursor in(bytes, name);
+    const char kind = detail::read_pnm_magic(in, bytes);
+    std::uint32_t maxval = 0;
+    Image image = detail::read_pnm_header(in, kind == '3' || kind == '6' ? 3 : 1, max_bytes, maxval);
+    if (kind == '2' || kind == '3')
+        detail::read_pnm_ascii_raster(in, image, maxval);
+    else
+        detail::read_pnm_binary_raster(in, image, maxval);
     return image;
 }
 

@@ -302,12 +302,12 @@ inline ConvShape implicit_gemm_backward_data_shape(const ConvShape& s) {
 }
 
 /// Whether backward-data through the implicit forward beats im2col's: it applies and dX's depth
-/// (the GEMM's columns) fills at least 3/4 of its NR-column panels (MNIST conv2's 32 channels: one
-/// whole panel; a gray image's one channel would use 1 of 32 columns).
+/// (the GEMM's columns) fills at least kImplicitBackwardDataMinPanelFill of its NR-column panels.
 template <typename T>
 bool implicit_gemm_backward_data_pays_off(const ConvShape& s) {
-    constexpr index_t NR = GemmTile<T>::NR;
-    return implicit_gemm_backward_data_applies(s) && 4 * s.d1 >= 3 * detail::round_up(s.d1, NR);
+    const auto padded = static_cast<double>(detail::round_up(s.d1, GemmTile<T>::NR));
+    return implicit_gemm_backward_data_applies(s) &&
+           static_cast<double>(s.d1) >= kImplicitBackwardDataMinPanelFill * padded;
 }
 
 /// Packs W' (see implicit_gemm_backward_data_applies()) as implicit_gemm_pack_weights() packs the
@@ -557,10 +557,10 @@ void accumulate_dw_block(const ConvShape& s, const T* x, const T* dy, const Impl
     const index_t positions = (oy1 - oy0) * W2;
     const T* dy_block = dy + (n * s.y.out + oy0) * W2 * s.k;
     // Chunks of whole output rows, so that a panel's live output columns are the same in every
-    // row of the chunk, where the width is padded and a chunk holds at least 8 rows (224 of VGG
-    // conv1_2's columns a chunk measured 4% slower than 256 positions).
+    // row of the chunk, where the width is padded and a chunk holds kImplicitDwMinRowsPerChunk
+    // rows (224 of VGG conv1_2's columns a chunk measured 4% slower than 256 positions).
     const index_t depth = implicit_dw_depth<T>();
-    const bool whole_rows = (s.x.pad_begin > 0 || s.x.pad_end > 0) && 8 * W2 <= depth;
+    const bool whole_rows = (s.x.pad_begin > 0 || s.x.pad_end > 0) && kImplicitDwMinRowsPerChunk * W2 <= depth;
     const index_t chunk = whole_rows ? depth / W2 * W2 : depth;
     for (index_t p0 = 0; p0 < positions; p0 += chunk) {
         const index_t kc = std::min(chunk, positions - p0);

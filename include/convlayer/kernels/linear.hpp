@@ -20,6 +20,7 @@
 #include "convlayer/core/threading.hpp"
 #include "convlayer/kernels/bias_gradient.hpp"
 #include "convlayer/kernels/packed_gemm.hpp"
+#include "convlayer/kernels/tuning.hpp"
 
 namespace convlayer::kernels {
 
@@ -31,11 +32,6 @@ struct LinearShape {
 };
 
 namespace detail {
-// Costs, in micro-kernel steps (one broadcast and two FMAs), of preparing one value: packed by
-// the transposing fast path (whole NR panels of a column-major B), packed otherwise, packed from
-// a row-major B, and copied out of scratch into a transposed result (strided reads). Measured on
-// the products of docs/performance.md's dense layers, AVX2 and AVX-512.
-inline constexpr double kFastPackCost = 0.5, kPanelPackCost = 2, kRowPackCost = 1, kTransposeCopyCost = 8;
 
 // Cost of C (m x n) = A (m x depth) B (depth x n) through MR x NR tiles, preparing `prepared`
 // values at `cost_each` and copying `copied` out of scratch.

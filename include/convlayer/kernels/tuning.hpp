@@ -164,5 +164,19 @@ inline constexpr index_t kWinogradMinChannels = 64;
 inline constexpr index_t kWinogradMinTiles = 128;
 /// Largest transformed filter bank (values) Winograd takes: bounds its packed weights.
 inline constexpr index_t kWinogradMaxFilterValues = index_t{3} << 20;
+/// Least share of its NR-column panels dX's depth must fill for backward-data to run as the
+/// implicit forward over dY (MNIST conv2's 32 channels fill one; a gray image's 1 fills 1/32).
+inline constexpr double kImplicitBackwardDataMinPanelFill = 0.75;
+/// Output rows a chunk of implicit-GEMM backward-weights' depth must hold for it to be cut at
+/// whole rows (which lets it skip padded columns): fewer cost more in short GEMMs than they save.
+inline constexpr index_t kImplicitDwMinRowsPerChunk = 8;
+
+namespace detail {
+/// Costs in micro-kernel steps (one broadcast and two FMAs) of preparing one value for the
+/// linear products' cost model (linear.hpp): packed by the transposing fast path (whole NR panels
+/// of a column-major B), packed otherwise, packed from a row-major B, and copied out of scratch
+/// into a transposed result (strided reads). Measured on docs/performance.md's dense layers.
+inline constexpr double kFastPackCost = 0.5, kPanelPackCost = 2, kRowPackCost = 1, kTransposeCopyCost = 8;
+}  // namespace detail
 
 }  // namespace convlayer::kernels
