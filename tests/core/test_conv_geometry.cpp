@@ -123,6 +123,14 @@ TEST(GeometryHelpers, OverflowThrowsLengthError) {
     expect_throw_mentioning<std::length_error>([] { (void)output_extent_real(10, 3, 0, 1, huge); }, {"overflows"});
     const index_t most = std::numeric_limits<index_t>::max();
     expect_throw_mentioning<std::length_error>([&] { (void)output_extent(most, 1, 1, 1); }, {"padded input"});
+    // pad_to_fit widens the far edge by S - rem, which a huge stride pushes past the index range.
+    expect_throw_mentioning<std::length_error>(
+        [&] { (void)resolve_axis("width", 4, 1, 0, most, 1, FitPolicy::pad_to_fit); }, {"padded input"});
+    expect_throw_mentioning<std::length_error>(
+        [&] { (void)output_extent(4, 1, 0, most, 1, FitPolicy::pad_to_fit); }, {"padded input"});
+    expect_throw_mentioning<std::length_error>(
+        [&] { (void)resolve_axis("width", 1, index_t{1} << 61, index_t{1} << 61, most, 1, FitPolicy::pad_to_fit); },
+        {"padded input"});
     expect_throw_mentioning<std::length_error>([&] { (void)effective_kernel(most, 2); }, {"dilated kernel"});
     // Just below the limits they still work.
     EXPECT_EQ(effective_kernel(2, huge), huge + 1);

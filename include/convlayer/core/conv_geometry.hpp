@@ -183,6 +183,8 @@ inline AxisGeometry resolve_axis(const char* axis, index_t in, index_t kernel, i
             case FitPolicy::crop: g.pad_end = pad - rem; break;
             case FitPolicy::pad_to_fit:
                 g.out += 1;
+                // The far-edge padding may be up to S - 1 wider; in + pad + pad_end must still fit.
+                (void)checked_add(padded, stride - rem, "padded input");
                 g.pad_end = pad + (stride - rem);
                 break;
         }
@@ -198,7 +200,12 @@ constexpr index_t output_extent(index_t in, index_t kernel, index_t pad, index_t
     if (in < 1 || span < 0 || (fit == FitPolicy::exact && span % stride != 0))
         return resolve_axis("width", in, kernel, pad, stride, dilation, fit).out;  // throws
     const index_t q = span / stride + 1;
-    return (fit == FitPolicy::pad_to_fit && span % stride != 0) ? q + 1 : q;
+    if (fit == FitPolicy::pad_to_fit && span % stride != 0) {
+        (void)checked_add(span + effective_kernel(kernel, dilation), stride - span % stride,
+                          "padded input");
+        return q + 1;
+    }
+    return q;
 }
 
 /// The zero-padding that keeps the extent at stride 1: P = (F_eff - 1)/2. Throws for an even
