@@ -58,6 +58,37 @@ TYPED_TEST(ImplicitGemmBackwardDataKernel, MatchesTheReferenceOnEveryStrideOneGe
 }
 
 template <typename T>
+class ImplicitGemmForwardKernel : public ::testing::Test {};
+TYPED_TEST_SUITE(ImplicitGemmForwardKernel, Scalars);
+
+// Inputs wide and deep enough that a block's padded rows exceed Tuning::forward_sweep_bytes, so
+// the forward runs each block in several sweeps of rows (every panel of filters over each): the
+// output matches the reference exactly, with and without rows whose kernel rows read only
+// padding (vertical padding 4 > F - 1), on 1 and 2 threads.
+TYPED_TEST(ImplicitGemmForwardKernel, MatchesTheReferenceInSeveralSweepsPerBlock) {
+    using T = TypeParam;
+    const index_t row_values = tuning<T>().forward_sweep_bytes / static_cast<index_t>(sizeof(T)) / 2;
+    const index_t d1 = 64, width = row_values / d1 + 1;  // a sweep holds at most 2 padded rows
+    for (const HW pad : {HW{1, 1}, HW{4, 1}})
+        for (int threads : {1, 2}) {
+            const ConvShape s = resolve(ConvParams(d1, 40, 3, 1, pad), Shape{1, 5, width, d1});
+            const auto plan = ImplicitGemmPlan::make(s, index_t{1} << 40, threads, 1);
+            ASSERT_LT(kernels::detail::forward_rows_per_sweep<T>(s, plan), plan.rows_per_block) << s.to_string();
+            Volume<T> x(s.input()), y(s.output()), y_ref(s.output());
+            std::vector<T> w(static_cast<std::size_t>(s.k * s.patch_length())), b(static_cast<std::size_t>(s.k));
+            support::fill_small_integers(x, 3);
+            support::fill_small_integers(w.data(), static_cast<index_t>(w.size()), 4);
+            support::fill_small_integers(b.data(), s.k, 5);
+            direct_conv_forward(s, x.data(), w.data(), b.data(), y_ref.data());
+            std::vector<T> workspace(
+                static_cast<std::size_t>(implicit_gemm_workspace_elements<T>(s, plan, threads, ConvPass::forward)));
+            y.fill(T(99));  // overwritten
+            implicit_gemm_conv_forward(s, x.data(), w.data(), b.data(), y.data(), workspace.data(), plan, threads);
+            ASSERT_TRUE(all_near(y.data(), y_ref.data(), s.output(), 0.0)) << s.to_string() << ", " << threads;
+        }
+}
+
+template <typename T>
 class ImplicitGemmBackwardWeightsKernel : public ::testing::Test {};
 TYPED_TEST_SUITE(ImplicitGemmBackwardWeightsKernel, Scalars);
 

@@ -34,6 +34,7 @@ TEST(Tuning, Zen4HalvesTheDepthAndTheForkThreshold) {
     EXPECT_EQ(t.dw_columns, 1024);
     EXPECT_EQ(t.private_dx_bytes, index_t{1} << 20);
     EXPECT_EQ(t.private_dw_cached_bytes, index_t{256} << 10);
+    EXPECT_EQ(t.forward_sweep_bytes, index_t{128} << 10);
     EXPECT_EQ(t.parallel_sum_min_values, 4096 * 16);
     EXPECT_DOUBLE_EQ(t.min_flops_per_thread, 4096.0 * 32);  // 2 units x 8 lanes x 2 FLOPs per cycle
     expect_depth_fills_l1d(kZen4, 4);
@@ -64,6 +65,7 @@ TEST(Tuning, Avx2HasShorterTilesAndNarrowerPanels) {
     EXPECT_EQ(t.gemm_depth, 256);  // 32 KiB / ((16 + 6) * 4 bytes) = 372
     EXPECT_EQ(t.dw_columns, 256);
     EXPECT_EQ(t.private_dx_bytes, index_t{512} << 10);
+    EXPECT_EQ(t.forward_sweep_bytes, index_t{64} << 10);
     EXPECT_EQ(t.parallel_sum_min_values, 4096 * 8);
     expect_depth_fills_l1d(kZen3, 4);
 }
@@ -88,6 +90,7 @@ TEST(Tuning, ThisCpuIsReadAndDerivedOnce) {
     EXPECT_EQ(used.gemm_depth, derived.gemm_depth);
     EXPECT_EQ(used.dw_columns, derived.dw_columns);
     EXPECT_EQ(used.private_dx_bytes, derived.private_dx_bytes);
+    EXPECT_EQ(used.forward_sweep_bytes, derived.forward_sweep_bytes);
     EXPECT_DOUBLE_EQ(used.min_flops_per_thread, derived.min_flops_per_thread);
     EXPECT_EQ(&tuning<float>(), &tuning<float>());
 }

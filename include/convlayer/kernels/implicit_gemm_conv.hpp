@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 #include "convlayer/core/conv_shape.hpp"
 #include "convlayer/core/eigen_types.hpp"
@@ -207,49 +208,81 @@ void implicit_gemm_pack_weights(const ConvShape& s, const T* w, T* packed) {
 }
 
 namespace detail {
+// The kernel rows [ky0, ky1) of output row oy that reach inside the image (the others read zero
+// padding and are skipped); empty (0, 0) when every kernel row reads padding.
+inline std::pair<index_t, index_t> live_kernel_rows(const ConvShape& s, index_t oy) {
+    index_t ky0 = 0, ky1 = s.y.kernel;
+    while (ky0 < ky1 && s.y.input_coord(oy, ky0) < 0) ++ky0;
+    while (ky1 > ky0 && s.y.input_coord(oy, ky1 - 1) >= s.y.in) --ky1;
+    return ky0 < ky1 ? std::pair{ky0, ky1} : std::pair<index_t, index_t>{0, 0};
+}
+
+// One output row's tiles of MR output columns: bias + the row's patches times one NR panel of B
+// over `depth` (segmented as the micro-kernel reads it); the last, partial tile reads on past the
+// row's end and drops those rows.
+template <typename T, int MR>
+void forward_row_tiles(const ConvShape& s, index_t depth, const T* a, index_t lda, const T* bp, T* c, index_t nc,
+                       const T* bias, index_t segment, index_t segment_stride) {
+    const index_t full = s.x.out / MR * MR;
+    for (index_t i0 = 0; i0 < full; i0 += MR)
+        gemm_micro_kernel<T, true, MR>(depth, a + i0 * lda, lda, bp, c + i0 * s.k, s.k, MR, nc, false, bias, segment,
+                                       segment_stride);
+    if (full < s.x.out)
+        gemm_micro_kernel<T, true, MR>(depth, a + full * lda, lda, bp, c + full * s.k, s.k, s.x.out - full, nc, false,
+                                       bias, segment, segment_stride);
+}
+
+// Output rows [r0, r1) of image n (of the block whose padded rows, from output row oy0 on, `pad`
+// holds) times the NR panel of filters j0 (packed `bp`). Kernel rows that read only padding are
+// skipped; a row whose kernel rows all do gets the bias alone.
+template <typename T, int MR>
+void forward_panel(const ConvShape& s, const ImplicitGemmPlan& plan, const T* pad, index_t n, index_t oy0,
+                   index_t r0, index_t r1, index_t j0, const T* bp, const T* bias, T* y) {
+    const index_t D = s.d1, Wp = plan.padded_width, nc = std::min<index_t>(GemmTile<T>::NR, s.k - j0);
+    // With one output column the stride is never applied (and may be huge: don't multiply it).
+    const index_t lda = s.x.out > 1 ? s.x.stride * D : D, segment = s.x.kernel * D, segment_stride = s.y.dilation * Wp * D;
+    for (index_t oy = r0; oy < r1; ++oy) {
+        const auto [ky0, ky1] = live_kernel_rows(s, oy);
+        const T* a = pad + (oy - oy0) * s.y.stride * Wp * D + ky0 * segment_stride;
+        forward_row_tiles<T, MR>(s, (ky1 - ky0) * segment, a, lda, bp + ky0 * segment * GemmTile<T>::NR,
+                                 y + (n * s.y.out + oy) * s.x.out * s.k + j0, nc, bias, segment, segment_stride);
+    }
+}
+
+// Output rows the forward runs every panel of B over in turn: as many as have their padded input
+// rows within Tuning::forward_sweep_bytes, so those stay in L2 (at least 1, at most H2). In
+// doubles: a huge stride, unused with one output row, must not overflow.
+template <typename T>
+index_t forward_rows_per_sweep(const ConvShape& s, const ImplicitGemmPlan& plan) {
+    const double row_bytes = static_cast<double>(sizeof(T)) * static_cast<double>(plan.padded_width * s.d1) *
+                             static_cast<double>(s.y.stride);
+    const double rows = static_cast<double>(tuning<T>().forward_sweep_bytes) / row_bytes;
+    return std::max<index_t>(1, static_cast<index_t>(std::min(static_cast<double>(s.y.out), rows)));
+}
+
 // implicit_gemm_conv_forward() with tiles of MR output columns.
 template <typename T, int MR>
 void implicit_gemm_forward_tiled(const ConvShape& s, const T* x, const T* bias, T* y, const T* packed,
                                  const ImplicitGemmWorkspace<T>& ws, const ImplicitGemmPlan& plan, int threads) {
     constexpr int NR = GemmTile<T>::NR;
-    const index_t L = s.patch_length(), D = s.d1, Wp = plan.padded_width;
     const index_t per_image = plan.blocks_per_image(s), blocks = s.n * per_image;
     // Few output positions: each thread takes every row for its share of the filters (see
     // forward_splits_filters()), the padded rows filled by each.
     const index_t k_panels = (s.k + NR - 1) / NR;
     const index_t col_groups = threads_split_columns<T>(s.output_positions(), s.k, threads) ? threads : 1;
+    const index_t sweep = forward_rows_per_sweep<T>(s, plan);
     parallel_for(blocks * col_groups, threads, [&](index_t task, int t) {
         const index_t b = task % blocks, group = task / blocks;
         const auto [p0, p1] = split_range(k_panels, col_groups, group);
         const index_t n = b / per_image, oy0 = b % per_image * plan.rows_per_block;
         const index_t oy1 = std::min(s.y.out, oy0 + plan.rows_per_block);
         T* pad = ws.pad(t);
-        const index_t filled = fill_padded_rows(s, x, n, oy0, oy1, Wp, pad);
+        const index_t filled = fill_padded_rows(s, x, n, oy0, oy1, plan.padded_width, pad);
         std::fill_n(pad + filled, ws.pad_slack, T(0));  // read by the last tile of the last row
-        // With one output column the stride is never applied (and may be huge: don't multiply it).
-        const index_t lda = s.x.out > 1 ? s.x.stride * D : D, segment = s.x.kernel * D, segment_stride = s.y.dilation * Wp * D;
-        const index_t full = s.x.out / MR * MR;
-        for (index_t oy = oy0; oy < oy1; ++oy) {
-            // Kernel rows [ky0, ky1) reach inside the image; the others read zero padding: skipped.
-            index_t ky0 = 0, ky1 = s.y.kernel;
-            while (ky0 < ky1 && s.y.input_coord(oy, ky0) < 0) ++ky0;
-            while (ky1 > ky0 && s.y.input_coord(oy, ky1 - 1) >= s.y.in) --ky1;
-            if (ky0 == ky1) ky0 = ky1 = 0;  // all padding: the bias alone
-            const index_t depth = (ky1 - ky0) * segment;  // of the segmented A, from segment ky0 on
-            const T* a = pad + (oy - oy0) * s.y.stride * Wp * D + ky0 * segment_stride;
-            T* c = y + (n * s.y.out + oy) * s.x.out * s.k;
-            for (index_t j0 = p0 * NR; j0 < std::min(s.k, p1 * NR); j0 += NR) {
-                const T* bp = packed + (j0 / NR) * NR * L + ky0 * segment * NR;
-                const index_t nc = std::min<index_t>(NR, s.k - j0);
-                const T* bias_j = bias ? bias + j0 : nullptr;
-                for (index_t i0 = 0; i0 < full; i0 += MR)
-                    gemm_micro_kernel<T, true, MR>(depth, a + i0 * lda, lda, bp, c + i0 * s.k + j0, s.k, MR, nc,
-                                                   false, bias_j, segment, segment_stride);
-                if (full < s.x.out)  // the last, partial tile: its rows past the row's end are discarded
-                    gemm_micro_kernel<T, true, MR>(depth, a + full * lda, lda, bp, c + full * s.k + j0, s.k,
-                                                   s.x.out - full, nc, false, bias_j, segment, segment_stride);
-            }
-        }
+        for (index_t r0 = oy0; r0 < oy1; r0 += sweep)
+            for (index_t j0 = p0 * NR; j0 < std::min(s.k, p1 * NR); j0 += NR)
+                forward_panel<T, MR>(s, plan, pad, n, oy0, r0, std::min(oy1, r0 + sweep), j0,
+                                     packed + (j0 / NR) * NR * s.patch_length(), bias ? bias + j0 : nullptr, y);
     });
 }
 }  // namespace detail

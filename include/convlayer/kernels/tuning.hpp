@@ -35,6 +35,9 @@ struct Tuning {
     index_t gemm_depth;
     /// Patch columns (jc) of B packed at a time for dW: a gemm_depth x jc block fills half of L2.
     index_t dw_columns;
+    /// Padded input rows the implicit forward runs every panel of B over before moving on: an
+    /// eighth of L2, so they stay there beside a panel of B (VGG conv5_2's is 576 KiB).
+    index_t forward_sweep_bytes;
     /// Largest dX accumulated privately by each thread: its copy stays in L2 while col2im adds.
     index_t private_dx_bytes;
     /// Largest dW accumulated per thread even when its columns could be split: the accumulator
@@ -71,6 +74,7 @@ inline Tuning derive_tuning(const CpuFigures& f, index_t scalar_bytes) {
     Tuning t{};
     t.gemm_depth = std::clamp<index_t>(detail::floor_power_of_two(f.l1d_bytes / ((nr + max_mr) * scalar_bytes)), 32, 1024);
     t.dw_columns = std::max(nr, f.l2_bytes / 2 / (t.gemm_depth * scalar_bytes) / nr * nr);
+    t.forward_sweep_bytes = f.l2_bytes / 8;
     t.private_dx_bytes = f.l2_bytes;
     t.private_dw_cached_bytes = f.l2_bytes / 4;
     t.parallel_sum_min_values = static_cast<index_t>(kForkCycles) * lanes;
