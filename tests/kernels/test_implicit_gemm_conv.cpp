@@ -96,7 +96,8 @@ TYPED_TEST_SUITE(ImplicitGemmBackwardWeightsKernel, Scalars);
 // whose taps read only padding in that block are written as zeros. Random geometries, plus two
 // where whole panels are skipped in the first block: one input column (kernel columns 0 and 1
 // read only padding) and rows wider than a chunk of positions (kernel rows 0 and 1 read only
-// padding in the first chunk); and four with D1 = NR, whose patch panels are read in place.
+// padding in the first chunk); four with D1 = NR, whose patch panels are read in place; and
+// few-channel ones, run by taps.
 TYPED_TEST(ImplicitGemmBackwardWeightsKernel, OverwritesGarbageAndMatchesTheReference) {
     using T = TypeParam;
     std::vector<ConvShape> shapes = {resolve(ConvParams(32, 9, 5, 1, 2), Shape{2, 6, 1, 32}),
@@ -110,11 +111,19 @@ TYPED_TEST(ImplicitGemmBackwardWeightsKernel, OverwritesGarbageAndMatchesTheRefe
                                 {ConvParams(NR, 8, 3, 1, 0), Shape{2, 3, 9, NR}},
                                 {ConvParams(NR, 8, 3, 1, 0), Shape{3, 6, 7, NR}}})
         shapes.push_back(resolve(p, in));
+    // Few channels (by taps, implicit_gemm_dw_by_taps()): a gray image with K = NR (dY's panel read
+    // in place) and K = 40 (packed), output rows in several chunks of positions; an RGB image at
+    // stride 4 as AlexNet's conv1; padding that pad_to_fit widens at the far edge.
+    for (const auto& [p, in] : {std::pair{ConvParams(1, NR, 5, 1, 2), Shape{2, 28, 28, 1}},
+                                {ConvParams(1, 40, 5, 1, 2), Shape{1, 30, 200, 1}},
+                                {ConvParams(3, 24, 11, 4, 0), Shape{1, 39, 43, 3}},
+                                {ConvParams(2, 9, 3, 2, 1).with_fit(FitPolicy::pad_to_fit), Shape{3, 10, 12, 2}}})
+        shapes.push_back(resolve(p, in));
     for (std::uint64_t seed = 1; seed <= 60; ++seed) {
         const ConvShape s = support::draw_problem(seed * 17 + 3, {3, 30, 40, 20, 5, 2, 3, 1}).shape;
         if (implicit_gemm_applies(s)) shapes.push_back(s);
     }
-    int ran = 0;
+    int ran = 0, by_taps = 0;
     for (const ConvShape& s : shapes)
         for (int threads : {1, 2}) {
             if (!implicit_gemm_dw_applies<T>(s, threads)) continue;
@@ -143,8 +152,10 @@ TYPED_TEST(ImplicitGemmBackwardWeightsKernel, OverwritesGarbageAndMatchesTheRefe
             ASSERT_TRUE(all_near(dw.data(), dw_ref.data(), dw_shape, 0.0, "k,ky,kx,d")) << "with db " << s.to_string();
             ASSERT_EQ(db2, db) << s.to_string() << ", " << threads << " threads";
             ++ran;
+            by_taps += implicit_gemm_dw_by_taps<T>(s);
         }
     EXPECT_GT(ran, 60);
+    EXPECT_GE(by_taps, 10);
 }
 
 TEST(ImplicitGemmBackwardDataChoice, WhereItAppliesAndPaysOff) {

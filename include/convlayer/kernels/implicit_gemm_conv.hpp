@@ -96,6 +96,17 @@ index_t implicit_gemm_packed_weight_elements(const ConvShape& s) {
     return checked_mul(s.patch_length(), detail::round_up(s.k, NR), "implicit GEMM packed weights");
 }
 
+/// Whether backward-weights runs with the patch's taps as the GEMM's rows (dW as taps x filters,
+/// A read in place from the padded rows through one pointer per tap): for an input of at most
+/// kImplicitGemmFewChannels channels, whose patch panels would be gathered in runs so short that
+/// packing them costs as much as the arithmetic on them; where a dW within kPrivateDwBytes lets
+/// every thread keep its own and an output row fits one chunk of positions (implicit_dw_depth()).
+template <typename T>
+bool implicit_gemm_dw_by_taps(const ConvShape& s) {
+    return s.d1 <= kImplicitGemmFewChannels && s.x.out <= implicit_dw_depth<T>() &&
+           s.patch_length() * s.k * static_cast<index_t>(sizeof(T)) <= kPrivateDwBytes;
+}
+
 /// How backward-weights spreads over threads: each thread takes its own blocks of positions into
 /// a private dW accumulator, summed at the end, when dW is small (private_dw()); otherwise
 /// each thread takes a range of patch columns (NR panels of taps: disjoint columns of dW) over
@@ -104,15 +115,16 @@ template <typename T>
 bool implicit_gemm_dw_splits_taps(const ConvShape& s, int threads) {
     const index_t panels = (s.patch_length() + GemmTile<T>::NR - 1) / GemmTile<T>::NR;
     const auto t = static_cast<index_t>(threads);
-    return threads > 1 && !private_dw<T>(s, threads) && panels >= kSplitDwMinPanelsPerThread * t;
+    return threads > 1 && !implicit_gemm_dw_by_taps<T>(s) && !private_dw<T>(s, threads) &&
+           panels >= kSplitDwMinPanelsPerThread * t;
 }
 
 /// Whether backward-weights runs as an implicit GEMM on `threads` threads: where the forward
 /// does, with the columns split over the threads or small private accumulators.
 template <typename T>
 bool implicit_gemm_dw_applies(const ConvShape& s, int threads) {
-    return implicit_gemm_applies(s) &&
-           (threads == 1 || implicit_gemm_dw_splits_taps<T>(s, threads) || private_dw<T>(s, threads));
+    return implicit_gemm_applies(s) && (threads == 1 || implicit_gemm_dw_by_taps<T>(s) ||
+                                        implicit_gemm_dw_splits_taps<T>(s, threads) || private_dw<T>(s, threads));
 }
 
 /// Whether backward-weights needs threads - 1 private dW accumulators.
@@ -159,6 +171,8 @@ struct ImplicitGemmWorkspace {
 
     index_t shared_elements(const ConvShape& s, int threads, bool packed_weights) const {
         if (!weights_gradient) return packed_weights ? implicit_gemm_packed_weight_elements<T>(s) : 0;
+        if (implicit_gemm_dw_by_taps<T>(s))  // every thread's taps x filters accumulator
+            return checked_product("implicit GEMM workspace", threads, s.patch_length(), s.k);
         return implicit_gemm_dw_applies<T>(s, threads) && implicit_gemm_dw_private<T>(s, threads)
                    ? checked_product("implicit GEMM workspace", threads - 1, s.patch_length(), s.k)
                    : 0;
@@ -618,6 +632,86 @@ void accumulate_dw_block(const ConvShape& s, const T* x, const T* dy, const Impl
     }
 }
 
+// acc (taps x filters, row-major) = (write) or += the block's patches^T dY over output rows
+// [r0, r1) of the block from oy0 (padded rows at `pad`), for filters [j0, j0 + nc) whose dY panel
+// is `b` (positions x NR), in tiles of MR taps, one pointer per tap into the padded rows.
+template <typename T, int MR>
+void multiply_dw_taps(const ConvShape& s, index_t Wp, const T* pad, index_t oy0, index_t r0, index_t r1,
+                      const T* b, index_t j0, index_t nc, T* acc, bool write) {
+    const index_t L = s.patch_length(), D = s.d1, span = s.x.kernel * D, row = s.y.stride * Wp * D;
+    const T* first = pad + (r0 - oy0) * row;
+    const T* rows[MR];
+    for (index_t i0 = 0; i0 < L; i0 += MR) {
+        for (int i = 0; i < MR; ++i) {  // taps past L repeat the last one; their rows are dropped
+            const index_t l = std::min(i0 + i, L - 1), ky = l / span;
+            rows[i] = first + ky * s.y.dilation * Wp * D + (l - ky * span);
+        }
+        gemm_micro_kernel_rows<T, MR>((r1 - r0) * s.x.out, rows, s.x.stride * D, b, acc + i0 * s.k + j0, s.k,
+                                      std::min<index_t>(MR, L - i0), nc, !write, s.x.out, row);
+    }
+}
+
+// One thread's blocks [b0, b1) of backward-weights by taps into its accumulator acc (taps x
+// filters), written by the first chunk of the first block: chunks of whole output rows up to
+// implicit_dw_depth() positions, each filter panel of dY read in place when K = NR, else packed.
+template <typename T, int MR>
+void accumulate_dw_by_taps(const ConvShape& s, const T* x, const T* dy, const ImplicitGemmPlan& plan,
+                           const ImplicitGemmWorkspace<T>& ws, index_t b0, index_t b1, int t, T* acc) {
+    constexpr int NR = GemmTile<T>::NR;
+    const index_t W2 = s.x.out, per_image = plan.blocks_per_image(s);
+    const index_t chunk_rows = std::max<index_t>(1, implicit_dw_depth<T>() / W2);
+    for (index_t b = b0; b < b1; ++b) {
+        const index_t n = b / per_image, oy0 = b % per_image * plan.rows_per_block;
+        const index_t oy1 = std::min(s.y.out, oy0 + plan.rows_per_block);
+        fill_padded_rows(s, x, n, oy0, oy1, plan.padded_width, ws.pad(t));
+        for (index_t r0 = oy0; r0 < oy1; r0 += chunk_rows) {
+            const index_t r1 = std::min(oy1, r0 + chunk_rows);
+            const T* dy_chunk = dy + (n * s.y.out + r0) * W2 * s.k;
+            for (index_t j0 = 0; j0 < s.k; j0 += NR) {
+                const index_t nc = std::min<index_t>(NR, s.k - j0);
+                const T* panel = dy_chunk;
+                if (s.k != NR) {
+                    pack_panels<NR>(dy_chunk + j0, 1, s.k, nc, (r1 - r0) * W2, ws.dw_panel(t));
+                    panel = ws.dw_panel(t);
+                }
+                multiply_dw_taps<T, MR>(s, plan.padded_width, ws.pad(t), oy0, r0, r1, panel, j0, nc, acc,
+                                        b == b0 && r0 == oy0);
+            }
+        }
+    }
+}
+
+// dw (OHWI: filters x taps) = the sum of the threads' taps x filters accumulators, transposed in
+// strips of 16 taps so that the strip's rows of each accumulator stay in L1.
+template <typename T>
+void sum_transposed_accumulators(const ConvShape& s, const T* acc, int threads, T* dw) {
+    const index_t L = s.patch_length(), K = s.k;
+    for (index_t l0 = 0; l0 < L; l0 += 16)
+        for (index_t k = 0; k < K; ++k)
+            for (index_t l = l0; l < std::min(L, l0 + 16); ++l) {
+                T v = acc[l * K + k];
+                for (int t = 1; t < threads; ++t) v += acc[t * L * K + l * K + k];
+                dw[k * L + l] = v;
+            }
+}
+
+// implicit_gemm_conv_backward_weights() by taps (implicit_gemm_dw_by_taps()): each thread takes
+// its blocks of output rows into its own accumulator; db (if asked) is summed alongside.
+template <typename T, int MR>
+void implicit_gemm_backward_weights_by_taps(const ConvShape& s, const T* x, const T* dy, T* dw, T* workspace,
+                                            const ImplicitGemmPlan& plan, int threads, T* db, T* db_scratch) {
+    const index_t blocks = s.n * plan.blocks_per_image(s);
+    threads = static_cast<int>(std::min<index_t>(threads, blocks));
+    const ImplicitGemmWorkspace<T> ws(s, plan, threads, ConvPass::backward_weights, workspace);
+    parallel_for(threads, threads, [&](index_t part, int t) {
+        const auto [b0, b1] = detail::split_range(blocks, threads, part);
+        accumulate_dw_by_taps<T, MR>(s, x, dy, plan, ws, b0, b1, t, ws.shared() + part * s.patch_length() * s.k);
+        if (db) bias_gradient_part(dy, s.output_positions(), s.k, part, threads, db, db_scratch);
+    });
+    sum_transposed_accumulators(s, static_cast<const T*>(ws.shared()), threads, dw);
+    if (db) add_bias_gradient_parts(db, static_cast<const T*>(db_scratch), s.k, threads);
+}
+
 // implicit_gemm_conv_backward_weights() with tiles of MR filters. db (if asked) is summed in the
 // same parallel region: part i sums its share of dY's rows into db (i = 0) or db_scratch, added
 // at the end (one fork, not two: MNIST conv1's dW at N = 1 is a 6 us call).
@@ -667,8 +761,12 @@ void implicit_gemm_conv_backward_weights(const ConvShape& s, const T* x, const T
     // of a dY row, and 8 floats never straddle a cache line where 12 often do. Measured, 1 thread,
     // N = 8, against 12: VGG conv1_2 185 -> 210 GFLOP/s, conv5_2 240 -> 257, MNIST conv2 222 -> 247.
     with_tile_rows<T>(GemmTile<T>::kMinMR, [&](auto mr) {
-        detail::implicit_gemm_backward_weights_tiled<T, decltype(mr)::value>(s, x, dy, dw, workspace, plan, threads, db,
-                                                                             db_scratch);
+        if (implicit_gemm_dw_by_taps<T>(s))
+            detail::implicit_gemm_backward_weights_by_taps<T, decltype(mr)::value>(s, x, dy, dw, workspace, plan,
+                                                                                   threads, db, db_scratch);
+        else
+            detail::implicit_gemm_backward_weights_tiled<T, decltype(mr)::value>(s, x, dy, dw, workspace, plan,
+                                                                                 threads, db, db_scratch);
     });
 }
 

@@ -165,6 +165,43 @@ void pack_b_panels_colmajor(const T* b, index_t ldb, index_t depth, index_t cols
     pack_panels<GemmTile<T>::NR>(b, ldb, 1, cols, depth, dst);
 }
 
+/// Writes an MR x NR tile held in registers (acc0: columns [0, L), acc1: [L, 2L)) to c (leading
+/// dimension ldc): its first rows x cols values, as accumulate ? c + tile : (bias ? bias : 0) + tile.
+template <typename T, int MR, typename Packet>
+EIGEN_ALWAYS_INLINE void store_tile(const Packet (&acc0)[MR], const Packet (&acc1)[MR], T* c, index_t ldc,
+                                    index_t rows, index_t cols, bool accumulate, const T* bias) {
+    using namespace Eigen::internal;
+    constexpr int L = GemmTile<T>::kLanes;
+    if (rows == MR && cols == 2 * L) {
+        for (int i = 0; i < MR; ++i) {
+            T* ci = c + i * ldc;
+            Packet c0, c1;
+            if (accumulate) {
+                c0 = ploadu<Packet>(ci);
+                c1 = ploadu<Packet>(ci + L);
+            } else if (bias) {
+                c0 = ploadu<Packet>(bias);
+                c1 = ploadu<Packet>(bias + L);
+            } else {
+                c0 = c1 = pset1<Packet>(T(0));
+            }
+            pstoreu(ci, padd(c0, acc0[i]));
+            pstoreu(ci + L, padd(c1, acc1[i]));
+        }
+        return;
+    }
+    EIGEN_ALIGN_MAX T tile[MR * 2 * L];
+    for (int i = 0; i < MR; ++i) {
+        pstore(tile + i * 2 * L, acc0[i]);
+        pstore(tile + i * 2 * L + L, acc1[i]);
+    }
+    for (index_t i = 0; i < rows; ++i)
+        for (index_t j = 0; j < cols; ++j) {
+            const T base = accumulate ? c[i * ldc + j] : (bias ? bias[j] : T(0));
+            c[i * ldc + j] = base + tile[i * 2 * L + j];
+        }
+}
+
 /// One MR x NR tile: c[0:rows, 0:cols] = (accumulate ? c : bias) + A_panel * b_panel over
 /// `depth`, where A_panel element (i, k) is a[i*lda + k] (kARowMajor) or a[k*lda + i] (packed
 /// panels are the column-major case with lda = MR). All MR rows of A are read. bias (`cols`
@@ -202,34 +239,39 @@ EIGEN_ALWAYS_INLINE void gemm_micro_kernel(index_t depth, const T* a, index_t ld
         }
         b = b_segment_stride != 0 ? b + b_segment_stride : bk;
     }
-    if (rows == MR && cols == 2 * L) {
-        for (int i = 0; i < MR; ++i) {
-            T* ci = c + i * ldc;
-            Packet c0, c1;
-            if (accumulate) {
-                c0 = ploadu<Packet>(ci);
-                c1 = ploadu<Packet>(ci + L);
-            } else if (bias) {
-                c0 = ploadu<Packet>(bias);
-                c1 = ploadu<Packet>(bias + L);
-            } else {
-                c0 = c1 = pset1<Packet>(T(0));
+    store_tile<T, MR>(acc0, acc1, c, ldc, rows, cols, accumulate, bias);
+}
+
+/// gemm_micro_kernel() with A's MR rows read through pointers, for rows at no common stride (the
+/// taps of a patch): element (i, k) of run s at rows[i][s*segment_stride + k*kstride], in runs of
+/// `segment` steps (0: one run); B is read unbroken. No bias.
+template <typename T, int MR>
+EIGEN_ALWAYS_INLINE void gemm_micro_kernel_rows(index_t depth, const T* const* rows, index_t kstride, const T* b, T* c,
+                                                index_t ldc, index_t nrows, index_t cols, bool accumulate,
+                                                index_t segment = 0, index_t segment_stride = 0) {
+    using namespace Eigen::internal;
+    using Packet = typename GemmTile<T>::Packet;
+    constexpr int L = GemmTile<T>::kLanes;
+    Packet acc0[MR], acc1[MR];
+    for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = pset1<Packet>(T(0));
+    const T* r[MR];
+    for (int i = 0; i < MR; ++i) r[i] = rows[i];
+    if (segment <= 0) segment = depth;
+    for (index_t k0 = 0; k0 < depth; k0 += segment) {
+        for (index_t k = 0; k < segment; ++k, b += 2 * L) {
+            const Packet b0 = ploadu<Packet>(b), b1 = ploadu<Packet>(b + L);
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 16
+#endif
+            for (int i = 0; i < MR; ++i) {
+                const Packet ai = pset1<Packet>(r[i][k * kstride]);
+                acc0[i] = pmadd(ai, b0, acc0[i]);
+                acc1[i] = pmadd(ai, b1, acc1[i]);
             }
-            pstoreu(ci, padd(c0, acc0[i]));
-            pstoreu(ci + L, padd(c1, acc1[i]));
         }
-        return;
+        for (int i = 0; i < MR; ++i) r[i] += segment_stride;
     }
-    EIGEN_ALIGN_MAX T tile[MR * 2 * L];
-    for (int i = 0; i < MR; ++i) {
-        pstore(tile + i * 2 * L, acc0[i]);
-        pstore(tile + i * 2 * L + L, acc1[i]);
-    }
-    for (index_t i = 0; i < rows; ++i)
-        for (index_t j = 0; j < cols; ++j) {
-            const T base = accumulate ? c[i * ldc + j] : (bias ? bias[j] : T(0));
-            c[i * ldc + j] = base + tile[i * 2 * L + j];
-        }
+    store_tile<T, MR>(acc0, acc1, c, ldc, nrows, cols, accumulate, static_cast<const T*>(nullptr));
 }
 
 /// C = bias + A * B (or C += A * B when accumulate) for A (rows x depth) read in place, element

@@ -156,8 +156,8 @@ inline constexpr index_t kSplitDwMinPanelsPerThread = 4;
 inline constexpr index_t kSplitColumnsMaxRowPanelsPerThread = 16;
 /// Blocks per thread of an implicit-GEMM forward: enough to even out the threads' loads.
 inline constexpr index_t kImplicitForwardBlocksPerThread = 4;
-/// Input channels up to which the implicit GEMM always pays off: im2col's copy of F*F*D1-value
-/// patches then costs as much as the arithmetic.
+/// Input channels up to which the implicit GEMM always pays off, and its backward-weights runs by
+/// taps: copying or gathering patches in runs of D1 values then costs as much as the arithmetic.
 inline constexpr index_t kImplicitGemmFewChannels = 4;
 /// The implicit GEMM pays off (beyond few channels) where at most 1/8 of its tile rows are idle.
 inline constexpr index_t kImplicitGemmIdleRowsDenominator = 8;
