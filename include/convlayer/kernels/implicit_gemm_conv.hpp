@@ -638,7 +638,11 @@ void accumulate_dw_block(const ConvShape& s, const T* x, const T* dy, const Impl
 template <typename T, int MR>
 void multiply_dw_taps(const ConvShape& s, index_t Wp, const T* pad, index_t oy0, index_t r0, index_t r1,
                       const T* b, index_t j0, index_t nc, T* acc, bool write) {
-    const index_t L = s.patch_length(), D = s.d1, span = s.x.kernel * D, row = s.y.stride * Wp * D;
+    const index_t L = s.patch_length(), D = s.d1, span = s.x.kernel * D;
+    // Rows past the block's first lie in the padded block, whose size was checked (a huge stride
+    // with one row per block is never applied: don't multiply it).
+    const index_t row = r1 - r0 > 1 || r0 > oy0 ? s.y.stride * Wp * D : 0;
+    const index_t kstride = s.x.out > 1 ? s.x.stride * D : D;  // likewise with one output column
     const T* first = pad + (r0 - oy0) * row;
     const T* rows[MR];
     for (index_t i0 = 0; i0 < L; i0 += MR) {
@@ -646,7 +650,7 @@ void multiply_dw_taps(const ConvShape& s, index_t Wp, const T* pad, index_t oy0,
             const index_t l = std::min(i0 + i, L - 1), ky = l / span;
             rows[i] = first + ky * s.y.dilation * Wp * D + (l - ky * span);
         }
-        gemm_micro_kernel_rows<T, MR>((r1 - r0) * s.x.out, rows, s.x.stride * D, b, acc + i0 * s.k + j0, s.k,
+        gemm_micro_kernel_rows<T, MR>((r1 - r0) * s.x.out, rows, kstride, b, acc + i0 * s.k + j0, s.k,
                                       std::min<index_t>(MR, L - i0), nc, !write, s.x.out, row);
     }
 }
