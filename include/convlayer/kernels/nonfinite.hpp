@@ -25,20 +25,26 @@
 namespace convlayer::kernels {
 
 /// True when one of the n values at p is NaN or infinite (v - v is 0 exactly when v is finite).
+/// Four accumulators, so the adds do not wait on each other.
 template <typename T>
 bool any_nonfinite(const T* p, index_t n) {
     using Packet = typename Simd<T>::Packet;
     constexpr index_t P = Simd<T>::kLanes;
     using namespace Eigen::internal;
-    Packet acc = pset1<Packet>(T(0));
+    Packet acc[4] = {pset1<Packet>(T(0)), pset1<Packet>(T(0)), pset1<Packet>(T(0)), pset1<Packet>(T(0))};
     index_t i = 0;
+    for (; i + 4 * P <= n; i += 4 * P)
+        for (int j = 0; j < 4; ++j) {
+            const Packet v = ploadu<Packet>(p + i + j * P);
+            acc[j] = padd(acc[j], psub(v, v));
+        }
     for (; i + P <= n; i += P) {
         const Packet v = ploadu<Packet>(p + i);
-        acc = padd(acc, psub(v, v));
+        acc[0] = padd(acc[0], psub(v, v));
     }
     T tail = T(0);
     for (; i < n; ++i) tail += p[i] - p[i];
-    return !(predux(acc) == T(0) && tail == T(0));
+    return !(predux(padd(padd(acc[0], acc[1]), padd(acc[2], acc[3]))) == T(0) && tail == T(0));
 }
 
 /// Whether output o along `a` has a tap in the padding (before or after the input).
@@ -62,19 +68,28 @@ void untouched_range(index_t extent, F&& touches, index_t& lo, index_t& hi) {
     while (hi > lo && touches(hi - 1)) --hi;
 }
 
-// Calls f(n, y, x) for the positions of an n x h x w grid where touch_y(y) or touch_x(x).
-template <typename Fy, typename Fx, typename F>
-void for_each_border_position(index_t n, index_t h, index_t w, Fy&& touch_y, Fx&& touch_x, F&& f) {
+// Calls f(n, y, x) for the positions of an n x h x w grid of `depth` values a position (from
+// `data` on) where touch_y(y) or touch_x(x) and the position holds a NaN or Inf. Runs of such
+// positions along a row are contiguous in memory and checked at once: most are finite.
+template <typename T, typename Fy, typename Fx, typename F>
+void for_each_nonfinite_border_position(const T* data, index_t depth, index_t n, index_t h, index_t w, Fy&& touch_y,
+                                        Fx&& touch_x, F&& f) {
     index_t x_lo = 0, x_hi = 0;
     untouched_range(w, touch_x, x_lo, x_hi);
+    auto run = [&](index_t b, index_t y, index_t x0, index_t x1) {
+        const T* row = data + (b * h + y) * w * depth;
+        if (x0 >= x1 || !any_nonfinite(row + x0 * depth, (x1 - x0) * depth)) return;
+        for (index_t x = x0; x < x1; ++x)
+            if (any_nonfinite(row + x * depth, depth)) f(b, y, x);
+    };
     for (index_t b = 0; b < n; ++b)
         for (index_t y = 0; y < h; ++y) {
             if (touch_y(y)) {
-                for (index_t x = 0; x < w; ++x) f(b, y, x);
+                run(b, y, 0, w);
                 continue;
             }
-            for (index_t x = 0; x < x_lo; ++x) f(b, y, x);
-            for (index_t x = x_hi; x < w; ++x) f(b, y, x);
+            run(b, y, 0, x_lo);
+            run(b, y, x_hi, w);
         }
 }
 }  // namespace detail
@@ -83,12 +98,11 @@ void for_each_border_position(index_t n, index_t h, index_t w, Fy&& touch_y, Fx&
 /// the padding, that hold a NaN or Inf.
 template <typename T>
 void repair_forward_border(const ConvShape& s, const T* x, const T* w, const T* b, T* y) {
-    detail::for_each_border_position(
-        s.n, s.y.out, s.x.out, [&](index_t o) { return touches_padding(s.y, o); },
+    detail::for_each_nonfinite_border_position(
+        static_cast<const T*>(y), s.k, s.n, s.y.out, s.x.out, [&](index_t o) { return touches_padding(s.y, o); },
         [&](index_t o) { return touches_padding(s.x, o); },
         [&](index_t n, index_t oy, index_t ox) {
-            T* out = y + ((n * s.y.out + oy) * s.x.out + ox) * s.k;
-            if (any_nonfinite(out, s.k)) direct_conv_forward_at(s, x, w, b, n, oy, ox, out);
+            direct_conv_forward_at(s, x, w, b, n, oy, ox, y + ((n * s.y.out + oy) * s.x.out + ox) * s.k);
         });
 }
 
@@ -96,12 +110,11 @@ void repair_forward_border(const ConvShape& s, const T* x, const T* w, const T* 
 /// reaches from outside dY, where they hold a NaN or Inf.
 template <typename T>
 void repair_backward_data_border(const ConvShape& s, const T* dy, const T* w, T* dx) {
-    detail::for_each_border_position(
-        s.n, s.y.in, s.x.in, [&](index_t i) { return reached_from_padding(s.y, i); },
+    detail::for_each_nonfinite_border_position(
+        static_cast<const T*>(dx), s.d1, s.n, s.y.in, s.x.in, [&](index_t i) { return reached_from_padding(s.y, i); },
         [&](index_t i) { return reached_from_padding(s.x, i); },
         [&](index_t n, index_t iy, index_t ix) {
-            T* out = dx + ((n * s.y.in + iy) * s.x.in + ix) * s.d1;
-            if (any_nonfinite(out, s.d1)) direct_conv_backward_data_at(s, dy, w, n, iy, ix, out);
+            direct_conv_backward_data_at(s, dy, w, n, iy, ix, dx + ((n * s.y.in + iy) * s.x.in + ix) * s.d1);
         });
 }
 
