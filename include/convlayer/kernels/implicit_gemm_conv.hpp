@@ -151,22 +151,27 @@ struct ImplicitGemmWorkspace {
         return checked_product("implicit GEMM workspace", MR - 1, s.x.out > 1 ? s.x.stride : 1, s.d1);
     }
 
-    // The panels of backward-weights' GEMM: a patch panel of implicit_dw_depth() x NR and an edge
-    // panel of dY of implicit_dw_depth() x MR, each with slack for whole packets.
-    static index_t panel_elements() { return implicit_dw_depth<T>() * (NR + MR) + 2 * kPackSlack<T>; }
+    // The panels of backward-weights' GEMM: a patch panel of implicit_dw_depth() x NR and dY^T's
+    // panels of at most MR filters (K rounded up to the tile) over implicit_dw_depth() positions,
+    // each with slack for whole packets.
+    static index_t panel_elements(const ConvShape& s) {
+        return checked_add(checked_mul(implicit_dw_depth<T>(), checked_add(NR + MR, s.k, "implicit GEMM workspace"),
+                                       "implicit GEMM workspace"),
+                           2 * kPackSlack<T>, "implicit GEMM workspace");
+    }
 
     ImplicitGemmWorkspace(const ConvShape& s, const ImplicitGemmPlan& p, int threads, ConvPass pass, T* ws = nullptr)
         : weights_gradient(pass == ConvPass::backward_weights),
           pad_elements(checked_product("implicit GEMM workspace", p.block_input_rows, p.padded_width, s.d1)),
           pad_slack(checked_add(forward_tail_elements(s), kPackSlack<T>, "implicit GEMM workspace")),
           per_thread(checked_add(checked_add(pad_elements, pad_slack, "implicit GEMM workspace"),
-                                 weights_gradient ? panel_elements() : 0, "implicit GEMM workspace")),
+                                 weights_gradient ? panel_elements(s) : 0, "implicit GEMM workspace")),
           threads_part(checked_mul(per_thread, threads, "implicit GEMM workspace")),
           base(ws) {}
 
     T* pad(int t) const { return base + t * per_thread; }
     T* dw_panel(int t) const { return pad(t) + pad_elements + pad_slack; }
-    T* dw_edge(int t) const { return dw_panel(t) + implicit_dw_depth<T>() * NR + kPackSlack<T>; }
+    T* dw_filters(int t) const { return dw_panel(t) + implicit_dw_depth<T>() * NR + kPackSlack<T>; }
     T* shared() const { return base + threads_part; }
 
     index_t shared_elements(const ConvShape& s, int threads, bool packed_weights) const {
@@ -568,26 +573,18 @@ DwPanel<T> dw_patch_panel(const ConvShape& s, const ImplicitGemmPlan& plan, cons
     return p;
 }
 
-// dW^T[:, j0:j0+nc] (acc, leading dimension L) = (write) or += dY^T (K x positions, read in
-// place from the block's dY) times the panel, in tiles of MR filters. dY^T's last, partial
-// panel of filters is read in place too, unless `edge` holds it packed (from position p0 on).
+// dW^T[:, j0:j0+nc] (acc, leading dimension L) = (write) or += dY^T (K x positions) times the
+// panel, in tiles of MR filters, dY^T packed in panels of MR filters over the chunk of `kc`
+// positions from p0 (`filters`: panel i at i*MR*kc, position q at (q - p0)*MR).
 template <typename T, int MR>
-void multiply_dw_panel(const ConvShape& s, const T* dy_block, const T* edge, index_t p0, const DwPanel<T>& p,
-                       index_t j0, index_t nc, T* acc, bool write) {
-    const index_t L = s.patch_length(), full = s.k / MR * MR, W2 = s.x.out;
-    const index_t depth = p.runs * p.run, dy_row = p.runs > 1 ? W2 * s.k : 0;
-    const T* dy0 = dy_block + p.first * s.k;
+void multiply_dw_panel(const ConvShape& s, const T* filters, index_t p0, index_t kc, const DwPanel<T>& p, index_t j0,
+                       index_t nc, T* acc, bool write) {
+    const index_t L = s.patch_length(), W2 = s.x.out, depth = p.runs * p.run;
+    const T* a = filters + (p.first - p0) * MR;
     const T* none = nullptr;
-    for (index_t i0 = 0; i0 < full; i0 += MR)
-        gemm_micro_kernel<T, false, MR>(depth, dy0 + i0, s.k, p.data, acc + i0 * L + j0, L, MR, nc, !write, none, p.run,
-                                        dy_row, p.row);
-    if (full == s.k) return;
-    if (!edge)
-        gemm_micro_kernel<T, false, MR>(depth, dy0 + full, s.k, p.data, acc + full * L + j0, L, s.k - full, nc, !write,
-                                        none, p.run, dy_row, p.row);
-    else
-        gemm_micro_kernel<T, false, MR>(depth, edge + (p.first - p0) * MR, MR, p.data, acc + full * L + j0, L,
-                                        s.k - full, nc, !write, none, p.run, p.runs > 1 ? W2 * MR : 0, p.row);
+    for (index_t i0 = 0; i0 < s.k; i0 += MR, a += MR * kc)
+        gemm_micro_kernel<T, false, MR>(depth, a, MR, p.data, acc + i0 * L + j0, L, std::min<index_t>(MR, s.k - i0),
+                                        nc, !write, none, p.run, p.runs > 1 ? W2 * MR : 0, p.row);
 }
 
 // dW^T[:, l0:l1) += P^T dY over the output rows of block b, on thread t; with `overwrite` (the
@@ -597,7 +594,7 @@ void accumulate_dw_block(const ConvShape& s, const T* x, const T* dy, const Impl
                          const ImplicitGemmWorkspace<T>& ws, index_t b, int t, index_t l0, index_t l1, T* acc,
                          bool overwrite) {
     constexpr int NR = GemmTile<T>::NR;
-    const index_t L = s.patch_length(), W2 = s.x.out, full = s.k / MR * MR, per_image = plan.blocks_per_image(s);
+    const index_t L = s.patch_length(), W2 = s.x.out, per_image = plan.blocks_per_image(s);
     const index_t n = b / per_image, oy0 = b % per_image * plan.rows_per_block;
     const index_t oy1 = std::min(s.y.out, oy0 + plan.rows_per_block);
     fill_padded_rows(s, x, n, oy0, oy1, plan.padded_width, ws.pad(t));
@@ -611,13 +608,9 @@ void accumulate_dw_block(const ConvShape& s, const T* x, const T* dy, const Impl
     const index_t chunk = whole_rows ? depth / W2 * W2 : depth;
     for (index_t p0 = 0; p0 < positions; p0 += chunk) {
         const index_t kc = std::min(chunk, positions - p0);
-        // dY^T's last, partial MR panel of filters: read in place (its rows past K are the next
-        // position's filters, computed and dropped) unless that would read past dY's end; then
-        // packed once for every patch panel.
-        const bool edge_in_place = (dy_block - dy) + (p0 + kc - 1) * s.k + full + MR <= s.output().size();
-        if (full < s.k && !edge_in_place)
-            pack_panels<MR>(dy_block + p0 * s.k + full, 1, s.k, s.k - full, kc, ws.dw_edge(t));
-        const T* edge = edge_in_place ? nullptr : ws.dw_edge(t);
+        // dY^T packed once for every patch panel: in place, a tile's MR filters of successive
+        // positions are K values apart, which for K a multiple of 64 fall into a few sets of L1.
+        pack_panels<MR>(dy_block + p0 * s.k, 1, s.k, s.k, kc, ws.dw_filters(t));
         const bool write = overwrite && p0 == 0;  // the first chunk writes acc's columns
         for (index_t j0 = l0; j0 < l1; j0 += NR) {
             const index_t nc = std::min<index_t>(NR, l1 - j0);
@@ -625,7 +618,7 @@ void accumulate_dw_block(const ConvShape& s, const T* x, const T* dy, const Impl
             const DwPanel<T> panel =
                 q0 < q1 ? dw_patch_panel(s, plan, ws, t, whole_rows, q0, q1, j0, nc) : DwPanel<T>{nullptr, 0, 0, 0, 0};
             if (panel.data)
-                multiply_dw_panel<T, MR>(s, dy_block, edge, p0, panel, j0, nc, acc, write);
+                multiply_dw_panel<T, MR>(s, ws.dw_filters(t), p0, kc, panel, j0, nc, acc, write);
             else if (write)  // no live position: zeros
                 for (index_t k = 0; k < s.k; ++k) std::fill_n(acc + k * L + j0, nc, T(0));
         }
@@ -761,9 +754,8 @@ template <typename T>
 void implicit_gemm_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T* dw, T* workspace,
                                          const ImplicitGemmPlan& plan, int threads, T* db = nullptr,
                                          T* db_scratch = nullptr) {
-    // Tiles of the fewest filters (8 on AVX-512): each depth step broadcasts MR consecutive values
-    // of a dY row, and 8 floats never straddle a cache line where 12 often do. Measured, 1 thread,
-    // N = 8, against 12: VGG conv1_2 185 -> 210 GFLOP/s, conv5_2 240 -> 257, MNIST conv2 222 -> 247.
+    // Tiles of the fewest filters (8 on AVX-512): with dY packed, as fast as 12 or faster on
+    // every layer of the suite (docs/performance.md).
     with_tile_rows<T>(GemmTile<T>::kMinMR, [&](auto mr) {
         if (implicit_gemm_dw_by_taps<T>(s))
             detail::implicit_gemm_backward_weights_by_taps<T, decltype(mr)::value>(s, x, dy, dw, workspace, plan,

@@ -12,6 +12,7 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
 
 #include "convlayer/core/checked_math.hpp"
@@ -130,6 +131,10 @@ void pack_panels(const T* src, index_t stride_i, index_t stride_k, index_t count
         if (stride_k == 1) {
             for (index_t i = 0; i < w; ++i)
                 for (index_t k = 0; k < depth; ++k) dst[k * Width + i] = s0[i * stride_i + k];
+        } else if (stride_i == 1 && w == Width) {
+            // A copy of a constant size compiles to a few vector moves, not a library call.
+            for (index_t k = 0; k < depth; ++k) std::memcpy(dst + k * Width, s0 + k * stride_k, Width * sizeof(T));
+            continue;
         } else if (stride_i == 1) {
             // A fixed-width loop (zeros past w), not std::copy + std::fill: for a panel of a few
             // values the two library calls per k cost more than the copy.
