@@ -280,9 +280,10 @@ index_t forward_rows_per_sweep(const ConvShape& s, const ImplicitGemmPlan& plan)
 }
 
 // implicit_gemm_conv_forward() with tiles of MR output columns.
-template <typename T, int MR>
+template <typename T, int MR, typename RowsDone>
 void implicit_gemm_forward_tiled(const ConvShape& s, const T* x, const T* bias, T* y, const T* packed,
-                                 const ImplicitGemmWorkspace<T>& ws, const ImplicitGemmPlan& plan, int threads) {
+                                 const ImplicitGemmWorkspace<T>& ws, const ImplicitGemmPlan& plan, int threads,
+                                 RowsDone&& rows_done) {
     constexpr int NR = GemmTile<T>::NR;
     const index_t per_image = plan.blocks_per_image(s), blocks = s.n * per_image;
     // Few output positions: each thread takes every row for its share of the filters (see
@@ -302,22 +303,34 @@ void implicit_gemm_forward_tiled(const ConvShape& s, const T* x, const T* bias, 
             for (index_t j0 = p0 * NR; j0 < std::min(s.k, p1 * NR); j0 += NR)
                 forward_panel<T, MR>(s, plan, pad, n, oy0, r0, std::min(oy1, r0 + sweep), j0,
                                      packed + (j0 / NR) * NR * s.patch_length(), bias ? bias + j0 : nullptr, y);
+        if (col_groups == 1) rows_done(n, oy0, oy1);
     });
+    if (col_groups > 1)
+        for (index_t n = 0; n < s.n; ++n) rows_done(n, index_t{0}, s.y.out);
 }
+
+// Does nothing with the rows it is told are done.
+struct IgnoreRows {
+    void operator()(index_t, index_t, index_t) const {}
+};
 }  // namespace detail
 
 /// y = conv(x, w) + bias for OHWI weights w ((F_h F_w D1) x K column-major), through the
 /// segmented micro-kernel; `workspace` holds implicit_gemm_workspace_elements() values.
 /// With `prepacked` (from implicit_gemm_pack_weights()) w is not read. Tiles are as many output
-/// columns as best_tile_rows() picks for the output width.
-template <typename T>
+/// columns as best_tile_rows() picks for the output width. rows_done(n, oy0, oy1) is called once
+/// output rows [oy0, oy1) of image n are final, on the thread that computed them (while they are
+/// in its cache: the plans check them for NaN there).
+template <typename T, typename RowsDone = detail::IgnoreRows>
 void implicit_gemm_conv_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, T* workspace,
-                                const ImplicitGemmPlan& plan, int threads, const T* prepacked = nullptr) {
+                                const ImplicitGemmPlan& plan, int threads, const T* prepacked = nullptr,
+                                RowsDone&& rows_done = RowsDone{}) {
     const detail::ImplicitGemmWorkspace<T> ws(s, plan, threads, ConvPass::forward, workspace);
     if (!prepacked) implicit_gemm_pack_weights(s, w, ws.shared());
     const T* packed = prepacked ? prepacked : ws.shared();
     with_tile_rows<T>(best_tile_rows<T>(s.x.out), [&](auto mr) {
-        detail::implicit_gemm_forward_tiled<T, decltype(mr)::value>(s, x, bias, y, packed, ws, plan, threads);
+        detail::implicit_gemm_forward_tiled<T, decltype(mr)::value>(s, x, bias, y, packed, ws, plan, threads,
+                                                                    rows_done);
     });
 }
 
@@ -386,10 +399,12 @@ void implicit_gemm_pack_backward_data_weights(const ConvShape& s, const T* w, T*
 /// implicit_gemm_backward_data_shape(s) over dy; `plan` and `workspace` are for that shape (see
 /// implicit_gemm_workspace_elements(); sized without `packed_weights`, every call must pass
 /// `prepacked`). With `prepacked` (from implicit_gemm_pack_backward_data_weights()) w is not
-/// read. Needs implicit_gemm_backward_data_applies(s).
-template <typename T>
+/// read. Needs implicit_gemm_backward_data_applies(s). rows_done(n, iy0, iy1) as in
+/// implicit_gemm_conv_forward(), for rows of dx.
+template <typename T, typename RowsDone = detail::IgnoreRows>
 void implicit_gemm_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* dx, T* workspace,
-                                      const ImplicitGemmPlan& plan, int threads, const T* prepacked = nullptr) {
+                                      const ImplicitGemmPlan& plan, int threads, const T* prepacked = nullptr,
+                                      RowsDone&& rows_done = RowsDone{}) {
     const ConvShape t = implicit_gemm_backward_data_shape(s);
     if (!prepacked) {
         T* packed = detail::ImplicitGemmWorkspace<T>(t, plan, threads, ConvPass::forward, workspace).shared();
@@ -397,7 +412,7 @@ void implicit_gemm_conv_backward_data(const ConvShape& s, const T* dy, const T* 
         prepacked = packed;
     }
     implicit_gemm_conv_forward(t, dy, static_cast<const T*>(nullptr), static_cast<const T*>(nullptr), dx, workspace, plan,
-                               threads, prepacked);
+                               threads, prepacked, rows_done);
 }
 
 namespace detail {
@@ -826,8 +841,10 @@ struct ImplicitGemmForward final : ConvPlan<T> {
     index_t packed_weight_elements() const override { return implicit_gemm_packed_weight_elements<T>(s); }
     void pack_weights(const T* w, T* packed, T*) const override { implicit_gemm_pack_weights(s, w, packed); }
     void run(const ConvOperands<T>& io, T* workspace) const override {
-        implicit_gemm_conv_forward(s, io.x, io.weights, io.bias, io.y, workspace, blocks, threads, io.packed);
-        repair_forward_border(s, io.x, io.weights, io.bias, io.y);
+        implicit_gemm_conv_forward(s, io.x, io.weights, io.bias, io.y, workspace, blocks, threads, io.packed,
+                                   [&](index_t n, index_t oy0, index_t oy1) {
+                                       repair_forward_border(s, io.x, io.weights, io.bias, io.y, n, oy0, oy1);
+                                   });
     }
 };
 
@@ -874,8 +891,10 @@ struct ImplicitGemmBackwardData final : ConvPlan<T> {
         implicit_gemm_pack_backward_data_weights(s, w, packed);
     }
     void run(const ConvOperands<T>& io, T* workspace) const override {
-        implicit_gemm_conv_backward_data(s, io.dy, io.weights, io.dx, workspace, blocks, threads, io.packed);
-        repair_backward_data_border(s, io.dy, io.weights, io.dx);
+        implicit_gemm_conv_backward_data(s, io.dy, io.weights, io.dx, workspace, blocks, threads, io.packed,
+                                         [&](index_t n, index_t iy0, index_t iy1) {
+                                             repair_backward_data_border(s, io.dy, io.weights, io.dx, n, iy0, iy1);
+                                         });
     }
 };
 

@@ -68,54 +68,68 @@ void untouched_range(index_t extent, F&& touches, index_t& lo, index_t& hi) {
     while (hi > lo && touches(hi - 1)) --hi;
 }
 
-// Calls f(n, y, x) for the positions of an n x h x w grid of `depth` values a position (from
-// `data` on) where touch_y(y) or touch_x(x) and the position holds a NaN or Inf. Runs of such
-// positions along a row are contiguous in memory and checked at once: most are finite.
+// Calls f(b, y, x) for the positions of rows [y0, y1) of image b of images of h x w positions,
+// `depth` values a position (from `data` on), where touch_y(y) or touch_x(x) and the position holds a NaN
+// or Inf. Runs of such positions along a row are contiguous in memory and checked at once: most
+// are finite.
 template <typename T, typename Fy, typename Fx, typename F>
-void for_each_nonfinite_border_position(const T* data, index_t depth, index_t n, index_t h, index_t w, Fy&& touch_y,
-                                        Fx&& touch_x, F&& f) {
+void for_each_nonfinite_border_position(const T* data, index_t depth, index_t b, index_t y0, index_t y1, index_t h,
+                                        index_t w, Fy&& touch_y, Fx&& touch_x, F&& f) {
     index_t x_lo = 0, x_hi = 0;
     untouched_range(w, touch_x, x_lo, x_hi);
-    auto run = [&](index_t b, index_t y, index_t x0, index_t x1) {
+    auto run = [&](index_t y, index_t x0, index_t x1) {
         const T* row = data + (b * h + y) * w * depth;
         if (x0 >= x1 || !any_nonfinite(row + x0 * depth, (x1 - x0) * depth)) return;
         for (index_t x = x0; x < x1; ++x)
             if (any_nonfinite(row + x * depth, depth)) f(b, y, x);
     };
-    for (index_t b = 0; b < n; ++b)
-        for (index_t y = 0; y < h; ++y) {
-            if (touch_y(y)) {
-                run(b, y, 0, w);
-                continue;
-            }
-            run(b, y, 0, x_lo);
-            run(b, y, x_hi, w);
+    for (index_t y = y0; y < y1; ++y) {
+        if (touch_y(y)) {
+            run(y, 0, w);
+            continue;
         }
+        run(y, 0, x_lo);
+        run(y, x_hi, w);
+    }
 }
 }  // namespace detail
 
-/// Recomputes by the definition the output depth columns of y, among those whose window meets
-/// the padding, that hold a NaN or Inf.
+/// Recomputes by the definition the output depth columns of y in output rows [oy0, oy1) of image
+/// n, among those whose window meets the padding, that hold a NaN or Inf.
 template <typename T>
-void repair_forward_border(const ConvShape& s, const T* x, const T* w, const T* b, T* y) {
+void repair_forward_border(const ConvShape& s, const T* x, const T* w, const T* b, T* y, index_t n, index_t oy0,
+                           index_t oy1) {
     detail::for_each_nonfinite_border_position(
-        static_cast<const T*>(y), s.k, s.n, s.y.out, s.x.out, [&](index_t o) { return touches_padding(s.y, o); },
+        static_cast<const T*>(y), s.k, n, oy0, oy1, s.y.out, s.x.out, [&](index_t o) { return touches_padding(s.y, o); },
         [&](index_t o) { return touches_padding(s.x, o); },
-        [&](index_t n, index_t oy, index_t ox) {
-            direct_conv_forward_at(s, x, w, b, n, oy, ox, y + ((n * s.y.out + oy) * s.x.out + ox) * s.k);
+        [&](index_t i, index_t oy, index_t ox) {
+            direct_conv_forward_at(s, x, w, b, i, oy, ox, y + ((i * s.y.out + oy) * s.x.out + ox) * s.k);
         });
 }
 
-/// Recomputes by the definition the depth columns of dx that a stride-1 conv over padded dY
-/// reaches from outside dY, where they hold a NaN or Inf.
+/// repair_forward_border() over every output row of every image.
+template <typename T>
+void repair_forward_border(const ConvShape& s, const T* x, const T* w, const T* b, T* y) {
+    for (index_t n = 0; n < s.n; ++n) repair_forward_border(s, x, w, b, y, n, 0, s.y.out);
+}
+
+/// Recomputes by the definition the depth columns of dx in input rows [iy0, iy1) of image n that
+/// a stride-1 conv over padded dY reaches from outside dY, where they hold a NaN or Inf.
+template <typename T>
+void repair_backward_data_border(const ConvShape& s, const T* dy, const T* w, T* dx, index_t n, index_t iy0,
+                                 index_t iy1) {
+    detail::for_each_nonfinite_border_position(
+        static_cast<const T*>(dx), s.d1, n, iy0, iy1, s.y.in, s.x.in,
+        [&](index_t i) { return reached_from_padding(s.y, i); }, [&](index_t i) { return reached_from_padding(s.x, i); },
+        [&](index_t i, index_t iy, index_t ix) {
+            direct_conv_backward_data_at(s, dy, w, i, iy, ix, dx + ((i * s.y.in + iy) * s.x.in + ix) * s.d1);
+        });
+}
+
+/// repair_backward_data_border() over every input row of every image.
 template <typename T>
 void repair_backward_data_border(const ConvShape& s, const T* dy, const T* w, T* dx) {
-    detail::for_each_nonfinite_border_position(
-        static_cast<const T*>(dx), s.d1, s.n, s.y.in, s.x.in, [&](index_t i) { return reached_from_padding(s.y, i); },
-        [&](index_t i) { return reached_from_padding(s.x, i); },
-        [&](index_t n, index_t iy, index_t ix) {
-            direct_conv_backward_data_at(s, dy, w, n, iy, ix, dx + ((n * s.y.in + iy) * s.x.in + ix) * s.d1);
-        });
+    for (index_t n = 0; n < s.n; ++n) repair_backward_data_border(s, dy, w, dx, n, 0, s.y.in);
 }
 
 /// Recomputes by the definition the taps of dw that meet the padding and hold a NaN or Inf.
