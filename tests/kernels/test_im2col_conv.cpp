@@ -142,6 +142,26 @@ TEST(Im2colConv, LargeFilterCountsAndPatchLengths) {
         }
 }
 
+// Patch rows a multiple of 2 KiB apart (512 channels in float) share L1d sets: the forward
+// copies them at a padded stride before multiplying. Several depth blocks, 1 and 2 threads.
+TEST(Im2colConv, PatchRowsThatShareL1SetsAreRestrided) {
+    const Shape in{2, 5, 6, 512};
+    const ConvParams cases[] = {ConvParams(512, 40, 1), ConvParams(512, 24, 3, 1, 1)};
+    std::uint64_t seed = 11;
+    for (const auto& params : cases)
+        for (int threads : {1, 2}) {
+            const ConvShape s = resolve(params, in);
+            EXPECT_TRUE(rows_share_l1_sets(s.patch_length() * static_cast<index_t>(sizeof(float))));
+            support::ConvProblem p{params, in, s, seed++};
+            compare_with_reference<float>(p, Data::small_integers, im2col_block_rows(s, 1 << 16, sizeof(float), threads),
+                                          threads);
+            compare_with_reference<double>(p, Data::uniform_reals, im2col_block_rows(s, 1 << 17, sizeof(double), threads),
+                                           threads);
+        }
+    EXPECT_FALSE(rows_share_l1_sets(576 * 4));  // VGG's 3x3 over 64 channels
+    EXPECT_TRUE(rows_share_l1_sets(1024 * 4));
+}
+
 // For 1x1, stride 1, no padding the kernels can read x as the patch matrix and write dx as dP.
 TEST(Im2colConv, SkippingIm2colOnTheIdentity) {
     std::mt19937_64 gen(5);

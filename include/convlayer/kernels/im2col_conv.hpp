@@ -55,7 +55,19 @@ index_t depth_block(index_t depth) {
 template <typename T>
 index_t edge_elements(const ConvShape& s) {
     constexpr index_t MR = GemmTile<T>::MR;
-    return std::max(round_up(kGemmRowBlock, MR), round_up(s.k, MR)) * tuning<T>().gemm_depth;
+    const index_t depth = tuning<T>().gemm_depth;
+    // The forward's A block copied at a padded stride (restride_rows()) after an MR edge panel.
+    const index_t restrided = MR * depth + kGemmRowBlock * (depth + GemmTile<T>::kLanes);
+    return std::max(restrided, round_up(s.k, MR) * depth);
+}
+
+// Copies `rows` rows of `depth` values, lda apart, to dst at a stride of depth plus one packet
+// (so they no longer share L1d sets, see rows_share_l1_sets()); returns dst, its stride in lda.
+template <typename T>
+const T* restride_rows(const T* a, index_t lda, index_t rows, index_t depth, T* dst, index_t& stride) {
+    stride = depth + GemmTile<T>::kLanes;
+    for (index_t i = 0; i < rows; ++i) std::copy_n(a + i * lda, depth, dst + i * stride);
+    return dst;
 }
 template <typename T>
 index_t packing_elements(const ConvShape& s, ConvPass pass) {
@@ -284,6 +296,8 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
     // each thread takes every row for its share of the filters instead (im2col done per thread).
     const index_t row_blocks = (M + block_rows - 1) / block_rows, k_panels = Kp / GemmTile<T>::NR;
     const index_t col_groups = forward_splits_filters<T>(s, threads) ? threads : 1;
+    const bool restride_a = rows_share_l1_sets(L * static_cast<index_t>(sizeof(T)));
+    const index_t edge_panel = GemmTile<T>::MR * tuning<T>().gemm_depth;  // gemm_block's edge, then A's copy
     parallel_for(row_blocks * col_groups, threads, [&](index_t task, int t) {
         const index_t blk = task % row_blocks, group = task / row_blocks;
         const auto [p0, p1] = detail::split_range(k_panels, col_groups, group);
@@ -303,9 +317,12 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
                     // Columns [c0, c1): the packed panels of a depth block are kc x NR each; depth
                     // [d0, d1) of it (none at all writes the bias alone).
                     const index_t depth = std::max<index_t>(d1 - d0, 0);
-                    gemm_block(patches + (r0 + i0) * L + d0, L, true, i1 - i0, depth,
-                               packed_w + k0 * Kp + c0 * kc + (d0 - k0) * GemmTile<T>::NR, c1 - c0,
-                               y + (m0 + r0 + i0) * s.k + c0, s.k, written, b ? b + c0 : b, edge,
+                    const T* a = patches + (r0 + i0) * L + d0;
+                    const T* bp = packed_w + k0 * Kp + c0 * kc + (d0 - k0) * GemmTile<T>::NR;
+                    T* c = y + (m0 + r0 + i0) * s.k + c0;
+                    index_t lda = L;
+                    if (restride_a) a = detail::restride_rows(a, L, i1 - i0, depth, edge + edge_panel, lda);
+                    gemm_block(a, lda, true, i1 - i0, depth, bp, c1 - c0, c, s.k, written, b ? b + c0 : b, edge,
                                GemmTile<T>::NR * kc);
                     written = true;
                 }

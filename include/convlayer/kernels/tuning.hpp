@@ -175,6 +175,16 @@ inline constexpr double kImplicitBackwardDataMinPanelFill = 0.75;
 /// whole rows (which lets it skip padded columns): fewer cost more in short GEMMs than they save.
 inline constexpr index_t kImplicitDwMinRowsPerChunk = 8;
 
+/// Bytes of address space an L1d's sets cover (size / ways: 32 KiB / 8 on Zen 4, 48 KiB / 12 on
+/// Zen 5 and recent Intel cores): addresses this far apart share a set.
+inline constexpr index_t kL1SetSpanBytes = 4096;
+
+/// Whether the rows of a row-major A, `lda_bytes` apart, map into at most two L1d sets (their
+/// distance a multiple of half the set span): the 16 to 24 lines those hold cannot keep a tile's
+/// rows (up to 14) beside B's, so A read in place misses L1 at every depth step; packed, it
+/// does not (ResNet's 1x1 over 1024 channels).
+inline bool rows_share_l1_sets(index_t lda_bytes) { return lda_bytes % (kL1SetSpanBytes / 2) == 0; }
+
 namespace detail {
 /// Costs in micro-kernel steps (one broadcast and two FMAs) of preparing one value for the
 /// linear products' cost model (linear.hpp): packed by the transposing fast path (whole NR panels
