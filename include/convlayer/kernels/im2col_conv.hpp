@@ -52,22 +52,26 @@ index_t depth_block(index_t depth) {
 
 // GEMM packing space per thread: A's edge panel (at most MR x gemm_depth; sized generously),
 // then, for backward-weights, a B sub-block (gemm_depth x dw_columns) from edge_elements() on.
+// A row stride of at least `depth` values (depth plus one or two packets) at which rows do not
+// share L1d sets (rows_share_l1_sets()).
 template <typename T>
-index_t edge_elements(const ConvShape& s) {
-    constexpr index_t MR = GemmTile<T>::MR;
-    const index_t depth = tuning<T>().gemm_depth;
-    // The forward's A block copied at a padded stride (restride_rows()) after an MR edge panel.
-    const index_t restrided = MR * depth + kGemmRowBlock * (depth + GemmTile<T>::kLanes);
-    return std::max(restrided, round_up(s.k, MR) * depth);
+index_t unaliased_stride(index_t depth) {
+    const index_t stride = depth + GemmTile<T>::kLanes;
+    return rows_share_l1_sets(stride * static_cast<index_t>(sizeof(T))) ? stride + GemmTile<T>::kLanes : stride;
 }
 
-// Copies `rows` rows of `depth` values, lda apart, to dst at a stride of depth plus one packet
-// (so they no longer share L1d sets, see rows_share_l1_sets()); returns dst, its stride in lda.
+// Values of the edge panel gemm_block() packs A's last, partial panel of MR rows into.
 template <typename T>
-const T* restride_rows(const T* a, index_t lda, index_t rows, index_t depth, T* dst, index_t& stride) {
-    stride = depth + GemmTile<T>::kLanes;
-    for (index_t i = 0; i < rows; ++i) std::copy_n(a + i * lda, depth, dst + i * stride);
-    return dst;
+index_t edge_panel_elements() {
+    return GemmTile<T>::MR * tuning<T>().gemm_depth;
+}
+
+template <typename T>
+index_t edge_elements(const ConvShape& s) {
+    const index_t depth = tuning<T>().gemm_depth;
+    // The forward's A block copied at unaliased_stride() after the edge panel.
+    const index_t restrided = edge_panel_elements<T>() + kGemmRowBlock * unaliased_stride<T>(depth);
+    return std::max(restrided, round_up(s.k, GemmTile<T>::MR) * depth);
 }
 template <typename T>
 index_t packing_elements(const ConvShape& s, ConvPass pass) {
@@ -297,7 +301,6 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
     const index_t row_blocks = (M + block_rows - 1) / block_rows, k_panels = Kp / GemmTile<T>::NR;
     const index_t col_groups = forward_splits_filters<T>(s, threads) ? threads : 1;
     const bool restride_a = rows_share_l1_sets(L * static_cast<index_t>(sizeof(T)));
-    const index_t edge_panel = GemmTile<T>::MR * tuning<T>().gemm_depth;  // gemm_block's edge, then A's copy
     parallel_for(row_blocks * col_groups, threads, [&](index_t task, int t) {
         const index_t blk = task % row_blocks, group = task / row_blocks;
         const auto [p0, p1] = detail::split_range(k_panels, col_groups, group);
@@ -320,8 +323,12 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
                     const T* a = patches + (r0 + i0) * L + d0;
                     const T* bp = packed_w + k0 * Kp + c0 * kc + (d0 - k0) * GemmTile<T>::NR;
                     T* c = y + (m0 + r0 + i0) * s.k + c0;
-                    index_t lda = L;
-                    if (restride_a) a = detail::restride_rows(a, L, i1 - i0, depth, edge + edge_panel, lda);
+                    const index_t lda = restride_a ? detail::unaliased_stride<T>(depth) : L;
+                    if (restride_a) {
+                        T* copy = edge + detail::edge_panel_elements<T>();
+                        for (index_t i = 0; i < i1 - i0; ++i) std::copy_n(a + i * L, depth, copy + i * lda);
+                        a = copy;
+                    }
                     gemm_block(a, lda, true, i1 - i0, depth, bp, c1 - c0, c, s.k, written, b ? b + c0 : b, edge,
                                GemmTile<T>::NR * kc);
                     written = true;

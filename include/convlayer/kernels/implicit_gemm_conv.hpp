@@ -152,12 +152,13 @@ struct ImplicitGemmWorkspace {
     }
 
     // The panels of backward-weights' GEMM: a patch panel of implicit_dw_depth() x NR and dY^T's
-    // panels of at most MR filters (K rounded up to the tile) over implicit_dw_depth() positions,
-    // each with slack for whole packets.
+    // panels of filters (K rounded up to backward-weights' tile, kMinMR) over implicit_dw_depth()
+    // positions, each with slack for whole packets.
     static index_t panel_elements(const ConvShape& s) {
-        return checked_add(checked_mul(implicit_dw_depth<T>(), checked_add(NR + MR, s.k, "implicit GEMM workspace"),
-                                       "implicit GEMM workspace"),
-                           2 * kPackSlack<T>, "implicit GEMM workspace");
+        const index_t filters = round_up(s.k, index_t{GemmTile<T>::kMinMR});
+        const index_t columns = checked_add(NR, filters, "implicit GEMM workspace");
+        return checked_add(checked_mul(implicit_dw_depth<T>(), columns, "implicit GEMM workspace"), 2 * kPackSlack<T>,
+                           "implicit GEMM workspace");
     }
 
     ImplicitGemmWorkspace(const ConvShape& s, const ImplicitGemmPlan& p, int threads, ConvPass pass, T* ws = nullptr)

@@ -68,10 +68,10 @@ void untouched_range(index_t extent, F&& touches, index_t& lo, index_t& hi) {
     while (hi > lo && touches(hi - 1)) --hi;
 }
 
-// Calls f(b, y, x) for the positions of rows [y0, y1) of image b of images of h x w positions,
-// `depth` values a position (from `data` on), where touch_y(y) or touch_x(x) and the position holds a NaN
-// or Inf. Runs of such positions along a row are contiguous in memory and checked at once: most
-// are finite.
+// Calls f(b, y, x) for the positions in rows [y0, y1) of image b (images of h x w positions of
+// `depth` values, from `data` on) where touch_y(y) or touch_x(x) and the position holds a NaN or
+// Inf. Runs of such positions along a row are contiguous in memory and checked at once: most are
+// finite.
 template <typename T, typename Fy, typename Fx, typename F>
 void for_each_nonfinite_border_position(const T* data, index_t depth, index_t b, index_t y0, index_t y1, index_t h,
                                         index_t w, Fy&& touch_y, Fx&& touch_x, F&& f) {
@@ -124,12 +124,6 @@ void repair_backward_data_border(const ConvShape& s, const T* dy, const T* w, T*
         [&](index_t i, index_t iy, index_t ix) {
             direct_conv_backward_data_at(s, dy, w, i, iy, ix, dx + ((i * s.y.in + iy) * s.x.in + ix) * s.d1);
         });
-}
-
-/// repair_backward_data_border() over every input row of every image.
-template <typename T>
-void repair_backward_data_border(const ConvShape& s, const T* dy, const T* w, T* dx) {
-    for (index_t n = 0; n < s.n; ++n) repair_backward_data_border(s, dy, w, dx, n, 0, s.y.in);
 }
 
 /// Recomputes by the definition the taps of dw that meet the padding and hold a NaN or Inf.
