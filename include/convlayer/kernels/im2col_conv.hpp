@@ -60,10 +60,10 @@ index_t unaliased_stride(index_t depth) {
     return rows_share_l1_sets(stride * static_cast<index_t>(sizeof(T))) ? stride + GemmTile<T>::kLanes : stride;
 }
 
-// Values of the edge panel gemm_block() packs A's last, partial panel of MR rows into.
+// Values of the edge panel gemm_block() packs A's last, partial panel (of the tallest tile) into.
 template <typename T>
 index_t edge_panel_elements() {
-    return GemmTile<T>::MR * tuning<T>().gemm_depth;
+    return GemmTile<T>::kMaxMR * tuning<T>().gemm_depth;
 }
 
 template <typename T>
@@ -270,15 +270,30 @@ inline std::pair<index_t, index_t> live_patch_columns(const ConvShape& s, index_
 }
 
 namespace detail {
-// Calls f(i0, i1, live) for runs [i0, i1) of the `rows` patch rows from m0, in whole MR-row
+// How the rows of one GEMM are cut: tiles of `mr` rows (best_tile_rows()), multiplied
+// `block` rows (whole tiles, at most kGemmRowBlock) at a time, the tiles split evenly over the
+// blocks (196 rows: two blocks of 7 tiles of 14, not 96 + 96 + 4, whose last block reads every
+// panel of B for one third-full tile).
+struct RowBlocking {
+    int mr;
+    index_t block;
+};
+template <typename T>
+RowBlocking row_blocking(index_t rows) {
+    const int mr = best_tile_rows<T>(rows);
+    const index_t tiles = (rows + mr - 1) / mr, tiles_per_block = std::max<index_t>(1, kGemmRowBlock / mr);
+    const index_t blocks = (tiles + tiles_per_block - 1) / tiles_per_block;
+    return {mr, (tiles + blocks - 1) / blocks * mr};
+}
+
+// Calls f(i0, i1, live) for runs [i0, i1) of the `rows` patch rows from m0, in whole `mr`-row
 // panels (the last may be partial), whose panels share the same live_patch_columns().
-template <typename T, typename F>
-void for_each_live_run(const ConvShape& s, index_t m0, index_t rows, F&& f) {
-    constexpr index_t MR = GemmTile<T>::MR;
-    auto live_of = [&](index_t i) { return live_patch_columns(s, m0 + i, std::min(MR, rows - i)); };
+template <typename F>
+void for_each_live_run(const ConvShape& s, index_t m0, index_t rows, index_t mr, F&& f) {
+    auto live_of = [&](index_t i) { return live_patch_columns(s, m0 + i, std::min(mr, rows - i)); };
     for (index_t i0 = 0, i1; i0 < rows; i0 = i1) {
         const auto live = live_of(i0);
-        for (i1 = i0 + MR; i1 < rows && live_of(i1) == live;) i1 += MR;
+        for (i1 = i0 + mr; i1 < rows && live_of(i1) == live;) i1 += mr;
         i1 = std::min(i1, rows);
         f(i0, i1, live);
     }
@@ -308,10 +323,11 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
         const index_t m0 = blk * block_rows, rows = std::min(block_rows, M - m0);
         T* edge = ws.packing_of(t);
         const T* patches = ws.block_patches(s, x, m0, rows, block_rows, t, skip_im2col);
-        for (index_t r0 = 0; r0 < rows; r0 += kGemmRowBlock) {
-            const index_t mc = std::min(kGemmRowBlock, rows - r0);
+        const auto blocking = detail::row_blocking<T>(rows);
+        for (index_t r0 = 0; r0 < rows; r0 += blocking.block) {
+            const index_t mc = std::min(blocking.block, rows - r0);
             // The depth outside each run's live columns is zero padding: not multiplied.
-            detail::for_each_live_run<T>(s, m0 + r0, mc, [&](index_t i0, index_t i1, std::pair<index_t, index_t> live) {
+            detail::for_each_live_run(s, m0 + r0, mc, blocking.mr, [&](index_t i0, index_t i1, std::pair<index_t, index_t> live) {
                 bool written = false;
                 for (index_t k0 = 0; k0 < L; k0 += KC) {
                     const index_t kc = std::min(KC, L - k0);
@@ -329,8 +345,10 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
                         for (index_t i = 0; i < i1 - i0; ++i) std::copy_n(a + i * L, depth, copy + i * lda);
                         a = copy;
                     }
-                    gemm_block(a, lda, true, i1 - i0, depth, bp, c1 - c0, c, s.k, written, b ? b + c0 : b, edge,
-                               GemmTile<T>::NR * kc);
+                    with_tile_rows<T>(blocking.mr, [&](auto mr) {
+                        gemm_block<T, mr>(a, lda, true, i1 - i0, depth, bp, c1 - c0, c, s.k, written, b ? b + c0 : b,
+                                          edge, GemmTile<T>::NR * kc);
+                    });
                     written = true;
                 }
             });
@@ -423,16 +441,20 @@ void backward_data_patch_gradients(const ConvShape& s, const T* dy, const T* pac
                                    index_t c0, index_t c1, T* dpatches, T* edge) {
     constexpr index_t NR = GemmTile<T>::NR;
     const index_t L = s.patch_length(), Lp = round_up(L, NR), KC = depth_block<T>(s.k);
-    for (index_t r0 = 0; r0 < rows; r0 += kGemmRowBlock) {
-        const index_t mc = std::min(kGemmRowBlock, rows - r0);
-        for_each_live_run<T>(s, m0 + r0, mc, [&](index_t i0, index_t i1, std::pair<index_t, index_t> live) {
+    const auto blocking = row_blocking<T>(rows);
+    for (index_t r0 = 0; r0 < rows; r0 += blocking.block) {
+        const index_t mc = std::min(blocking.block, rows - r0);
+        for_each_live_run(s, m0 + r0, mc, blocking.mr, [&](index_t i0, index_t i1, std::pair<index_t, index_t> live) {
             // Whole NR panels of [c0, c1) that meet the live columns.
             const index_t l0 = std::max(c0, live.first / NR * NR), l1 = std::min(c1, live.second);
             if (l0 >= l1) return;
             for (index_t k0 = 0; k0 < s.k; k0 += KC) {
                 const index_t kc = std::min(KC, s.k - k0);
-                gemm_block(dy + (m0 + r0 + i0) * s.k + k0, s.k, true, i1 - i0, kc, packed_w + k0 * Lp + l0 * kc, l1 - l0,
-                           dpatches + (r0 + i0) * L + l0, L, k0 > 0, static_cast<const T*>(nullptr), edge);
+                with_tile_rows<T>(blocking.mr, [&](auto mr) {
+                    gemm_block<T, mr>(dy + (m0 + r0 + i0) * s.k + k0, s.k, true, i1 - i0, kc,
+                                      packed_w + k0 * Lp + l0 * kc, l1 - l0, dpatches + (r0 + i0) * L + l0, L, k0 > 0,
+                                      static_cast<const T*>(nullptr), edge);
+                });
             }
         });
     }
