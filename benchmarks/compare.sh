@@ -13,8 +13,8 @@ mkdir -p out
 # Repetitions randomly interleaved across all rows: on a shared machine whose load changes over
 # minutes, each row's median then samples the same stretch of time for convlayer and oneDNN.
 OMP_WAIT_POLICY=active ./build/release/benchmarks/conv_layer_bench \
-  --benchmark_filter='BM_(convlayer|onednn)/' --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true \
-  --benchmark_report_aggregates_only=true --benchmark_min_time=0.2 \
+  --benchmark_filter='BM_(convlayer|onednn)/' --benchmark_repetitions=9 --benchmark_enable_random_interleaving=true \
+  --benchmark_report_aggregates_only=true --benchmark_min_time=0.07 \
   --benchmark_out=out/bench.json --benchmark_out_format=json "$@"
 /usr/bin/python3 benchmarks/compare_report.py out/bench.json out/peak.txt out/performance.md out/performance.png
 cat out/performance.md
