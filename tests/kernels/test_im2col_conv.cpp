@@ -19,6 +19,17 @@ namespace {
 
 enum class Data { small_integers, uniform_reals };
 
+// dW and db from im2col_conv_backward_weights() with db summed alongside, as the plans run it; db
+// and its scratch start as garbage, which must be overwritten.
+template <typename T>
+std::pair<std::vector<T>, std::vector<T>> weight_and_bias_gradients(const ConvShape& s, const T* x, const T* dy, T* ws,
+                                                                    index_t block_rows, int threads, bool skip_im2col) {
+    std::vector<T> dw(static_cast<std::size_t>(s.k * s.patch_length()), T(55)), db(static_cast<std::size_t>(s.k), T(55)),
+        scratch(static_cast<std::size_t>(conv_bias_gradient_scratch_elements(s.k, threads)), T(-5));
+    im2col_conv_backward_weights(s, x, dy, dw.data(), ws, block_rows, threads, skip_im2col, db.data(), scratch.data());
+    return {dw, db};
+}
+
 // Runs one problem through both kernels and compares every output. With small integers every
 // sum is exact in float, so the tolerance is 0; with reals it scales with the reduction length.
 template <typename T>
@@ -75,6 +86,9 @@ void compare_with_reference(const support::ConvProblem& p, Data data, index_t bl
     im2col_conv_backward(s, x.data(), dy.data(), w.data(), dx_only.data(), static_cast<T*>(nullptr),
                          static_cast<T*>(nullptr), ws.data(), block_rows, threads);
     EXPECT_TRUE(all_near(dx_only.data(), dx_ref.data(), s.input(), tol_dx)) << "dX only " << where;
+    const auto [dw_fused, db_fused] = weight_and_bias_gradients(s, x.data(), dy.data(), ws.data(), block_rows, threads, false);
+    EXPECT_TRUE(all_near(dw_fused.data(), dw_ref.data(), wdims, tol_dw, "k,ky,kx,d")) << "dW with db " << where;
+    EXPECT_TRUE(all_near(db_fused.data(), db_ref.data(), Shape{1, 1, 1, s.k}, tol_dw, "-,-,-,k")) << "db with dW " << where;
 }
 
 template <typename T>
@@ -190,6 +204,9 @@ TEST(Im2colConv, SkippingIm2colOnTheIdentity) {
         ASSERT_TRUE(all_near(dx.data(), dx_ref.data(), in, 0.0)) << where;
         ASSERT_EQ(dw, dw_ref) << where;
         ASSERT_EQ(db, db_ref) << where;
+        const auto [dw_fused, db_fused] = weight_and_bias_gradients(s, x.data(), dy.data(), ws.data(), block, threads, true);
+        ASSERT_EQ(dw_fused, dw_ref) << where;
+        ASSERT_EQ(db_fused, db_ref) << where;
     }
     // Skipping im2col anywhere else is refused.
     const ConvShape strided = resolve(ConvParams(4, 4, 1, 2, 0), Shape{1, 5, 5, 4});

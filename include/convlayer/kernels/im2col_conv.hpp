@@ -208,10 +208,11 @@ struct Im2colWorkspace {
 };
 
 // acc (dW^T, K x L row-major) += dY_rows^T * P_rows over `rows` patch rows, for the patch columns
-// [l0, l1); with `overwrite`, the first depth block overwrites acc instead of adding to it.
+// [l0, l1); with `overwrite`, the first depth block overwrites acc instead of adding to it. With
+// `db_acc`, each depth block's dY rows are added to it too, while the GEMM has them in cache.
 template <typename T>
 void accumulate_dw(const ConvShape& s, const T* patches, const T* dy_rows, index_t rows, index_t l0, index_t l1,
-                   index_t depth_block, T* acc, bool overwrite, T* edge, T* packed_b) {
+                   index_t depth_block, T* acc, bool overwrite, T* edge, T* packed_b, T* db_acc = nullptr) {
     const index_t L = s.patch_length();
     for (index_t k0 = 0; k0 < rows; k0 += depth_block) {  // depth: output positions
         const index_t kc = std::min(depth_block, rows - k0);
@@ -223,6 +224,7 @@ void accumulate_dw(const ConvShape& s, const T* patches, const T* dy_rows, index
             gemm_block<T, GemmTile<T>::kMinMR>(dy_rows + k0 * s.k, s.k, false, s.k, kc, packed_b, jc, acc + j0, L,
                                                !(overwrite && k0 == 0), static_cast<const T*>(nullptr), edge);
         }
+        if (db_acc) add_rows(dy_rows, s.k, k0, k0 + kc, s.k, db_acc);
     }
 }
 }  // namespace detail
@@ -357,31 +359,39 @@ void im2col_conv_forward(const ConvShape& s, const T* x, const T* w, const T* b,
 }
 
 /// dw = sum over blocks of P_blk^T dY_blk (overwritten; dW^T row-major is dW column-major).
+/// With `db`, also the bias gradient (overwritten), summed from each block of dY's rows while the
+/// GEMM has it in cache; `db_scratch` then holds conv_bias_gradient_scratch_elements(K, threads).
 template <typename T>
 void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T* dw, T* workspace,
-                                  index_t block_rows, int threads = 1, bool skip_im2col = false) {
+                                  index_t block_rows, int threads = 1, bool skip_im2col = false, T* db = nullptr,
+                                  T* db_scratch = nullptr) {
     const index_t M = s.output_positions(), L = s.patch_length(), shared_rows = block_rows * threads;
     const detail::Im2colWorkspace<T> ws(s, ConvPass::backward_weights, workspace, block_rows, threads, skip_im2col);
     if (private_dw<T>(s, threads)) {
-        // Each thread accumulates dW^T over its own blocks (thread 0 straight into dw), then the
-        // accumulators are summed.
+        // Each thread accumulates dW^T (and db) over its own blocks (thread 0 straight into dw and
+        // db), then the accumulators are summed.
         const index_t size = L * s.k;
         detail::clear_with_accumulators(dw, ws.private_acc, size, threads, threads);
+        if (db) std::fill_n(db, s.k, T(0));
+        if (db && threads > 1) std::fill_n(db_scratch, conv_bias_gradient_scratch_elements(s.k, threads), T(0));
         const index_t KC = detail::depth_block<T>(std::min(block_rows, M));
         parallel_for((M + block_rows - 1) / block_rows, threads, [&](index_t blk, int t) {
             const index_t m0 = blk * block_rows, rows = std::min(block_rows, M - m0);
             T* acc = t == 0 ? dw : ws.private_acc + (t - 1) * size;
+            T* db_acc = !db ? nullptr : t == 0 ? db : db_scratch + (t - 1) * s.k;
             const T* patches = ws.block_patches(s, x, m0, rows, block_rows, t, skip_im2col);
             detail::accumulate_dw(s, patches, dy + m0 * s.k, rows, 0, L, KC, acc, false, ws.packing_of(t),
-                                  ws.packed_b_of(s, t));
+                                  ws.packed_b_of(s, t), db_acc);
         });
         detail::add_private_accumulators(dw, ws.private_acc, size, threads);
+        if (db) add_bias_gradient_parts(db, static_cast<const T*>(db_scratch), s.k, threads);
         return;
     }
     // Without im2col there is no patch buffer to bound: every row in one pass over dW.
     const index_t pass_rows = skip_im2col ? M : shared_rows;
     const index_t KC = detail::depth_block<T>(std::min(pass_rows, M));
     const index_t panels = (L + GemmTile<T>::NR - 1) / GemmTile<T>::NR;
+    if (db) std::fill_n(db, s.k, T(0));
     for (index_t m0 = 0; m0 < M; m0 += pass_rows) {
         const index_t rows = std::min(pass_rows, M - m0);
         const T* patches = x + m0 * L;
@@ -392,11 +402,12 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
             });
             patches = ws.patches;
         }
+        // Each thread its whole NR panels of dW's columns over every row; the first also sums db.
         parallel_for(threads, threads, [&](index_t part, int t) {
-            const auto [p0, p1] = detail::split_range(panels, threads, part);  // whole NR panels
+            const auto [p0, p1] = detail::split_range(panels, threads, part);
             const index_t l0 = p0 * GemmTile<T>::NR, l1 = std::min(L, p1 * GemmTile<T>::NR);
             detail::accumulate_dw(s, patches, dy + m0 * s.k, rows, l0, l1, KC, dw, m0 == 0, ws.packing_of(t),
-                                  ws.packed_b_of(s, t));
+                                  ws.packed_b_of(s, t), part == 0 ? db : nullptr);
         });
     }
 }
@@ -606,9 +617,8 @@ struct Im2colBackwardWeights final : ConvPlan<T>, detail::Im2colRule<kSkipIm2col
             im2col_workspace_elements<T>(s, ConvPass::backward_weights, block_rows, threads, kSkipIm2col, false));
     }
     void run(const ConvOperands<T>& io, T* workspace) const override {
-        if (io.db) conv_bias_gradient(io.dy, s.output_positions(), s.k, io.db, workspace, threads);
         im2col_conv_backward_weights(s, io.x, io.dy, io.dw, layout().kernel_part(workspace), block_rows, threads,
-                                     kSkipIm2col);
+                                     kSkipIm2col, io.db, workspace);
         if (!kSkipIm2col) repair_weight_gradient_if_nonfinite(s, io.x, io.dy, io.dw, io.db);
     }
 

@@ -604,11 +604,12 @@ void multiply_dw_panel(const ConvShape& s, const T* filters, index_t p0, index_t
 }
 
 // dW^T[:, l0:l1) += P^T dY over the output rows of block b, on thread t; with `overwrite` (the
-// thread's first block) = instead of +=, so that acc need not be cleared first.
+// thread's first block) = instead of +=, so that acc need not be cleared first. With `db_acc`,
+// the block's dY rows are added to it too, a chunk at a time while they are in cache.
 template <typename T, int MR>
 void accumulate_dw_block(const ConvShape& s, const T* x, const T* dy, const ImplicitGemmPlan& plan,
                          const ImplicitGemmWorkspace<T>& ws, index_t b, int t, index_t l0, index_t l1, T* acc,
-                         bool overwrite) {
+                         bool overwrite, T* db_acc) {
     constexpr int NR = GemmTile<T>::NR;
     const index_t L = s.patch_length(), W2 = s.x.out, per_image = plan.blocks_per_image(s);
     const index_t n = b / per_image, oy0 = b % per_image * plan.rows_per_block;
@@ -627,6 +628,7 @@ void accumulate_dw_block(const ConvShape& s, const T* x, const T* dy, const Impl
         // dY^T packed once for every patch panel: in place, a tile's MR filters of successive
         // positions are K values apart, which for K a multiple of 64 fall into a few sets of L1.
         pack_panels<MR>(dy_block + p0 * s.k, 1, s.k, s.k, kc, ws.dw_filters(t));
+        if (db_acc) add_rows(dy_block, s.k, p0, p0 + kc, s.k, db_acc);
         const bool write = overwrite && p0 == 0;  // the first chunk writes acc's columns
         for (index_t j0 = l0; j0 < l1; j0 += NR) {
             const index_t nc = std::min<index_t>(NR, l1 - j0);
@@ -667,9 +669,10 @@ void multiply_dw_taps(const ConvShape& s, index_t Wp, const T* pad, index_t oy0,
 // One thread's blocks [b0, b1) of backward-weights by taps into its accumulator acc (taps x
 // filters), written by the first chunk of the first block: chunks of whole output rows up to
 // implicit_dw_depth() positions, each filter panel of dY read in place when K = NR, else packed.
+// With `db_acc`, each chunk's dY rows are added to it after the chunk.
 template <typename T, int MR>
 void accumulate_dw_by_taps(const ConvShape& s, const T* x, const T* dy, const ImplicitGemmPlan& plan,
-                           const ImplicitGemmWorkspace<T>& ws, index_t b0, index_t b1, int t, T* acc) {
+                           const ImplicitGemmWorkspace<T>& ws, index_t b0, index_t b1, int t, T* acc, T* db_acc) {
     constexpr int NR = GemmTile<T>::NR;
     const index_t W2 = s.x.out, per_image = plan.blocks_per_image(s);
     const index_t chunk_rows = std::max<index_t>(1, implicit_dw_depth<T>() / W2);
@@ -690,6 +693,7 @@ void accumulate_dw_by_taps(const ConvShape& s, const T* x, const T* dy, const Im
                 multiply_dw_taps<T, MR>(s, plan.padded_width, ws.pad(t), oy0, r0, r1, panel, j0, nc, acc,
                                         b == b0 && r0 == oy0);
             }
+            if (db_acc) add_rows(dy_chunk, s.k, 0, (r1 - r0) * W2, s.k, db_acc);
         }
     }
 }
@@ -708,6 +712,16 @@ void sum_transposed_accumulators(const ConvShape& s, const T* acc, int threads, 
             }
 }
 
+// db's accumulator for part `part` of `parts` (0: db itself, cleared; the others in db_scratch,
+// cleared), or null without db.
+template <typename T>
+T* cleared_bias_part(T* db, T* db_scratch, index_t k, index_t part) {
+    if (!db) return nullptr;
+    T* acc = part == 0 ? db : db_scratch + (part - 1) * k;
+    std::fill_n(acc, k, T(0));
+    return acc;
+}
+
 // implicit_gemm_conv_backward_weights() by taps (implicit_gemm_dw_by_taps()): each thread takes
 // its blocks of output rows into its own accumulator; db (if asked) is summed alongside.
 template <typename T, int MR>
@@ -718,16 +732,16 @@ void implicit_gemm_backward_weights_by_taps(const ConvShape& s, const T* x, cons
     const ImplicitGemmWorkspace<T> ws(s, plan, threads, ConvPass::backward_weights, workspace);
     parallel_for(threads, threads, [&](index_t part, int t) {
         const auto [b0, b1] = detail::split_range(blocks, threads, part);
-        accumulate_dw_by_taps<T, MR>(s, x, dy, plan, ws, b0, b1, t, ws.shared() + part * s.patch_length() * s.k);
-        if (db) bias_gradient_part(dy, s.output_positions(), s.k, part, threads, db, db_scratch);
+        accumulate_dw_by_taps<T, MR>(s, x, dy, plan, ws, b0, b1, t, ws.shared() + part * s.patch_length() * s.k,
+                                     cleared_bias_part(db, db_scratch, s.k, part));
     });
     sum_transposed_accumulators(s, static_cast<const T*>(ws.shared()), threads, dw);
     if (db) add_bias_gradient_parts(db, static_cast<const T*>(db_scratch), s.k, threads);
 }
 
-// implicit_gemm_conv_backward_weights() with tiles of MR filters. db (if asked) is summed in the
-// same parallel region: part i sums its share of dY's rows into db (i = 0) or db_scratch, added
-// at the end (one fork, not two: MNIST conv1's dW at N = 1 is a 6 us call).
+// implicit_gemm_conv_backward_weights() with tiles of MR filters. db (if asked) is summed from
+// the dY rows of each block as it runs: by part 0 alone when the parts split dW's columns over
+// every block, else by each part over its blocks into db (part 0) or db_scratch, added at the end.
 template <typename T, int MR>
 void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const T* dy, T* dw, T* workspace,
                                           const ImplicitGemmPlan& plan, int threads, T* db, T* db_scratch) {
@@ -736,27 +750,26 @@ void implicit_gemm_backward_weights_tiled(const ConvShape& s, const T* x, const 
     const bool split_taps = implicit_gemm_dw_splits_taps<T>(s, threads);
     if (!split_taps) threads = static_cast<int>(std::min<index_t>(threads, blocks));
     const ImplicitGemmWorkspace<T> ws(s, plan, threads, ConvPass::backward_weights, workspace);
-    auto bias_part = [&](index_t part) {
-        if (db) bias_gradient_part(dy, s.output_positions(), s.k, part, threads, db, db_scratch);
-    };
     if (split_taps) {  // part i: its range of whole NR panels of dW's columns, over every block
         const index_t panels = (L + NR - 1) / NR;
         parallel_for(threads, threads, [&](index_t part, int t) {
             const auto [p0, p1] = detail::split_range(panels, threads, part);
             const index_t l0 = p0 * NR, l1 = std::min(L, p1 * NR);
-            for (index_t b = 0; b < blocks; ++b) accumulate_dw_block<T, MR>(s, x, dy, plan, ws, b, t, l0, l1, dw, b == 0);
-            bias_part(part);
+            T* db_acc = part == 0 ? cleared_bias_part(db, db_scratch, s.k, 0) : nullptr;
+            for (index_t b = 0; b < blocks; ++b)
+                accumulate_dw_block<T, MR>(s, x, dy, plan, ws, b, t, l0, l1, dw, b == 0, db_acc);
         });
     } else {  // part i: its blocks into accumulator i (0: dw), written first by its first block
         parallel_for(threads, threads, [&](index_t part, int t) {
             T* acc = part == 0 ? dw : ws.shared() + (part - 1) * size;
             const auto [b0, b1] = detail::split_range(blocks, threads, part);
-            for (index_t b = b0; b < b1; ++b) accumulate_dw_block<T, MR>(s, x, dy, plan, ws, b, t, 0, L, acc, b == b0);
-            bias_part(part);
+            T* db_acc = cleared_bias_part(db, db_scratch, s.k, part);
+            for (index_t b = b0; b < b1; ++b)
+                accumulate_dw_block<T, MR>(s, x, dy, plan, ws, b, t, 0, L, acc, b == b0, db_acc);
         });
         detail::add_private_accumulators(dw, static_cast<const T*>(ws.shared()), size, threads);
+        if (db) add_bias_gradient_parts(db, static_cast<const T*>(db_scratch), s.k, threads);
     }
-    if (db) add_bias_gradient_parts(db, static_cast<const T*>(db_scratch), s.k, threads);
 }
 }  // namespace detail
 
