@@ -226,12 +226,21 @@ EIGEN_ALWAYS_INLINE void gemm_micro_kernel(index_t depth, const T* a, index_t ld
     using Tile = GemmTile<T>;
     using Packet = typename Tile::Packet;
     constexpr int L = Tile::kLanes;
+    // In the tall tiles' GEMMs (forward, backward-data) B's panel streams from L2: fetched
+    // kPrefetchSteps depth steps (1 KiB) ahead, its latency is hidden. Not for 8-row tiles (dW),
+    // whose B is reused from L1 and which the two extra instructions slow (docs/performance.md).
+    constexpr bool kPrefetchB = MR >= 12;
+    constexpr index_t kPrefetchSteps = 8;
     Packet acc0[MR], acc1[MR];
     for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = pset1<Packet>(T(0));
     if (segment <= 0) segment = depth;
     for (index_t k0 = 0; k0 < depth; k0 += segment, a += segment_stride) {
         const T* bk = b;
         for (index_t k = 0; k < segment; ++k, bk += 2 * L) {
+            if constexpr (kPrefetchB) {
+                __builtin_prefetch(bk + kPrefetchSteps * 2 * L);
+                __builtin_prefetch(bk + kPrefetchSteps * 2 * L + L);
+            }
             const Packet b0 = ploadu<Packet>(bk), b1 = ploadu<Packet>(bk + L);
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC unroll 16
