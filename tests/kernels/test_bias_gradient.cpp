@@ -35,3 +35,20 @@ TYPED_TEST(ConvBiasGradient, MatchesAPlainSumOnAnyThreadCount) {
     // 5001 x 64 values are past the threshold: the threads' partial sums were used.
     EXPECT_GE(5001 * 64, kernels::tuning<T>().parallel_sum_min_values);
 }
+
+// add_rows() adds to what out holds (the fused backward-weights sums db a block at a time), on
+// every path: scalar, packets of four rows, whole rows.
+TYPED_TEST(ConvBiasGradient, AddRowsAddsToWhatIsThere) {
+    using T = TypeParam;
+    for (index_t k : {1, 7, 8, 20, 64, 70}) {
+        const index_t positions = 23, ld = k + 3;  // rows further apart than K
+        std::vector<T> dy(static_cast<std::size_t>(positions * ld));
+        support::fill_small_integers(dy.data(), positions * ld, static_cast<std::uint64_t>(k));
+        std::vector<T> out(static_cast<std::size_t>(k)), expected(static_cast<std::size_t>(k));
+        for (index_t j = 0; j < k; ++j) out[j] = expected[j] = T(j % 5) - T(2);
+        for (index_t m = 2; m < 19; ++m)
+            for (index_t j = 0; j < k; ++j) expected[j] += dy[m * ld + j];
+        kernels::detail::add_rows(dy.data(), ld, 2, 19, k, out.data());
+        EXPECT_EQ(out, expected) << "K = " << k;
+    }
+}

@@ -176,6 +176,27 @@ TEST(Im2colConv, PatchRowsThatShareL1SetsAreRestrided) {
     EXPECT_TRUE(rows_share_l1_sets(1024 * 4));
 }
 
+// A GEMM's rows are cut into blocks of whole tiles of the least-padding height, at most
+// kGemmRowBlock rows (or one tile), the tiles split evenly: blocks differ by at most one tile.
+TEST(Im2colConv, RowBlocksAreEvenWholeTiles) {
+    for (index_t rows = 1; rows <= 2000; ++rows) {
+        const auto b = kernels::detail::row_blocking<float>(rows);
+        EXPECT_EQ(b.mr, best_tile_rows<float>(rows)) << rows;
+        EXPECT_EQ(b.block % b.mr, 0) << rows;
+        EXPECT_LE(b.block, std::max<index_t>(kGemmRowBlock, b.mr)) << rows;
+        const index_t tiles = (rows + b.mr - 1) / b.mr, per_block = b.block / b.mr;
+        const index_t blocks = (tiles + per_block - 1) / per_block;
+        EXPECT_LT(blocks * per_block - tiles, blocks) << rows;  // the last block at most one tile short
+        EXPECT_EQ(blocks, (tiles + std::max<index_t>(1, kGemmRowBlock / b.mr) - 1) / std::max<index_t>(1, kGemmRowBlock / b.mr))
+            << rows;  // no more blocks than the row limit needs
+    }
+#if defined(__AVX512F__)
+    const auto resnet = kernels::detail::row_blocking<float>(196);  // ResNet's 1x1 over 14 x 14
+    EXPECT_EQ(resnet.mr, 14);
+    EXPECT_EQ(resnet.block, 70);  // 14 tiles, at most 6 (84 rows) a block: 5 + 5 + 4
+#endif
+}
+
 // For 1x1, stride 1, no padding the kernels can read x as the patch matrix and write dx as dP.
 TEST(Im2colConv, SkippingIm2colOnTheIdentity) {
     std::mt19937_64 gen(5);

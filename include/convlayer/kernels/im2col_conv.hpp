@@ -274,7 +274,7 @@ inline std::pair<index_t, index_t> live_patch_columns(const ConvShape& s, index_
 namespace detail {
 // How the rows of one GEMM are cut: tiles of `mr` rows (best_tile_rows()), multiplied
 // `block` rows (whole tiles, at most kGemmRowBlock) at a time, the tiles split evenly over the
-// blocks (196 rows: two blocks of 7 tiles of 14, not 96 + 96 + 4, whose last block reads every
+// blocks (196 rows: 5 + 5 + 4 tiles of 14, not 96 + 96 + 4 rows, whose last block reads every
 // panel of B for one third-full tile).
 struct RowBlocking {
     int mr;
