@@ -129,8 +129,11 @@ void pack_panels(const T* src, index_t stride_i, index_t stride_k, index_t count
             }
         }
         if (stride_k == 1) {
-            for (index_t i = 0; i < w; ++i)
-                for (index_t k = 0; k < depth; ++k) dst[k * Width + i] = s0[i * stride_i + k];
+            // Whole Width-value steps, zeros past w in the same loop: written row by row with a
+            // fill per step, a 10-row panel of a 3136-deep A took longer than its GEMM.
+            for (index_t k = 0; k < depth; ++k)
+                for (index_t i = 0; i < Width; ++i) dst[k * Width + i] = i < w ? s0[i * stride_i + k] : T(0);
+            continue;
         } else if (stride_i == 1 && w == Width) {
             // A copy of a constant size compiles to a few vector moves, not a library call.
             for (index_t k = 0; k < depth; ++k) std::memcpy(dst + k * Width, s0 + k * stride_k, Width * sizeof(T));
