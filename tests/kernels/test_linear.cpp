@@ -24,13 +24,14 @@ TYPED_TEST(LinearKernels, EveryOrientationMatchesPlainLoopsExactly) {
     std::uint64_t seed = 0;
     for (const LinearShape s : {LinearShape{1, 7, 3}, LinearShape{5, 40, 10}, LinearShape{32, 13, 70},
                                 LinearShape{37, 65, 33}, LinearShape{3, 100, 1}})
-        for (int variant = 0; variant < 8; ++variant)
+        for (int variant = 0; variant < 16; ++variant)
             for (int threads : {1, 2}) {
                 set_num_threads(threads);
                 LinearPlan<T> plan(s);
                 plan.forward_transposed = variant & 1;
                 plan.backward_data_transposed = variant & 2;
                 plan.backward_weights_transposed = variant & 4;
+                plan.forward_streamed = variant & 8;
                 const index_t ldx = s.in + 3, ldy = s.out + 2;  // leading dimensions past the rows
                 std::vector<T> x(static_cast<std::size_t>(s.rows * ldx)), dy(static_cast<std::size_t>(s.rows * ldy));
                 std::vector<T> w(static_cast<std::size_t>(s.out * s.in)), b(static_cast<std::size_t>(s.out));
@@ -85,6 +86,15 @@ TEST(LinearKernels, TheCostModelTransposesWhereTilesPadLess) {
     EXPECT_FALSE(LinearPlan<float>({256, 64, 256}).forward_transposed);
     EXPECT_TRUE(LinearPlan<float>({32, 1024, 1024}).backward_data_transposed) << "a small batch: W read in place";
     EXPECT_FALSE(LinearPlan<float>({256, 3136, 10}).backward_data_transposed) << "a large result to copy back";
+}
+
+// A forward of fewer outputs than a tile's rows streams the samples past W when W stays in L2.
+TEST(LinearKernels, FewOutputsStreamTheSamplesPastW) {
+    const index_t mr = GemmTile<float>::MR;
+    EXPECT_TRUE(LinearPlan<float>({32, 3136, mr - 2}).forward_streamed) << "Fashion-MNIST's classifier on AVX-512";
+    EXPECT_FALSE(LinearPlan<float>({32, 3136, mr}).forward_streamed);
+    const index_t too_deep = tuning<float>().streamed_weights_bytes / static_cast<index_t>(sizeof(float)) + 1;
+    EXPECT_FALSE(LinearPlan<float>({32, too_deep, 1}).forward_streamed) << "W larger than half of L2";
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "convlayer/core/checked_math.hpp"
 #include "convlayer/core/threading.hpp"
 #include "convlayer/kernels/bias_gradient.hpp"
+#include "convlayer/kernels/linear_streamed.hpp"
 #include "convlayer/kernels/packed_gemm.hpp"
 #include "convlayer/kernels/tuning.hpp"
 
@@ -129,6 +130,10 @@ struct LinearPlan {
     bool forward_transposed;           ///< Y^T = W X^T rather than Y = X W^T
     bool backward_data_transposed;     ///< dX^T = W^T dY^T rather than dX = dY W
     bool backward_weights_transposed;  ///< dW^T = X^T dY rather than dW = dY^T X
+    /// Y by linear_streamed_forward_by_samples(), no GEMM: for fewer outputs than a tile's rows and
+    /// a W that stays in L2, where packing X (or W's rows into a part-empty tile) costs more than
+    /// the products (Fashion-MNIST's 3136 -> 10 classifier).
+    bool forward_streamed;
 
     /// Chooses each product's orientation for `shape` by the cost model above.
     explicit LinearPlan(const LinearShape& shape)
@@ -140,7 +145,9 @@ struct LinearPlan {
               cost(s.rows, s.in, s.out, s.in * s.out, detail::kRowPackCost, 0)),
           backward_weights_transposed(
               cost(s.in, s.out, s.rows, s.rows * s.out, detail::kRowPackCost, s.in * s.out) <
-              cost(s.out, s.in, s.rows, s.rows * s.in, detail::kRowPackCost, 0)) {}
+              cost(s.out, s.in, s.rows, s.rows * s.in, detail::kRowPackCost, 0)),
+          forward_streamed(s.out < GemmTile<T>::MR &&
+                           s.out * s.in * static_cast<index_t>(sizeof(T)) <= tuning<T>().streamed_weights_bytes) {}
 
     /// Values of packed operand, transposed result and edge panels the products need.
     index_t workspace_elements(int threads) const {
@@ -151,6 +158,9 @@ struct LinearPlan {
 
     /// y (ldy) = x (ldx) W^T + b (b may be null).
     void forward(const T* x, index_t ldx, const T* w, const T* b, T* y, index_t ldy, T* workspace, int threads) const {
+        if (forward_streamed)
+            return linear_streamed_forward_by_samples(x, ldx, w, b, y, ldy, s.rows, s.in, s.out,
+                                                      threads_for_flops<T>(2.0 * static_cast<double>(s.rows * s.in * s.out), threads));
         Parts p = parts(workspace);
         if (!forward_transposed) {
             detail::gemm(x, ldx, true, s.rows, s.in, detail::Operand<T>{w, s.in, false}, s.out, p.packed, y, ldy, b, p.edges,

@@ -3,12 +3,15 @@
 // position, hundreds of megabytes over all positions, multiplied by a small batch. The
 // micro-kernel would then idle most of its tile (a batch of 1 fills 1 of its NR columns) and read
 // W column by column; these loops read W (and write dW) row by row, in the order it lies in
-// memory, with whole packets of its rows in registers.
+// memory, with whole packets of its rows in registers. The forward also serves the opposite case,
+// a W of few rows that stays in cache (a classifier's 10 outputs) against a batch streamed past it
+// (linear_streamed_forward_by_samples()).
 #pragma once
 
 #include <algorithm>
 
 #include "convlayer/core/checked_math.hpp"
+#include "convlayer/core/threading.hpp"
 #include "convlayer/kernels/simd.hpp"
 
 namespace convlayer::kernels {
@@ -35,6 +38,37 @@ void dot_rows(const T* w, const T* x, index_t ldx, int nb, index_t depth, const 
         for (index_t t = l; t < depth; ++t) sum += w[t] * xr[j][t];
         out[j] = sum + (bias ? *bias : T(0));
     }
+}
+
+// dot_rows() for KO rows of W (ldw apart) at once: out[o * NB + j] = dot(row o of W, row j of X)
+// (+ bias[o]), each sum in the order dot_rows() takes, so the results are the same. The KO x NB
+// chains of FMAs hide the FMA latency that NB chains alone leave exposed, and each packet of X
+// loaded serves KO rows.
+template <int KO, int NB, typename T>
+void dot_rows_block(const T* w, index_t ldw, const T* x, index_t ldx, int nb, index_t depth, const T* bias, T* out) {
+    using namespace Eigen::internal;
+    using Packet = typename Simd<T>::Packet;
+    constexpr index_t P = Simd<T>::kLanes;
+    const T* xr[NB];
+    for (int j = 0; j < NB; ++j) xr[j] = x + std::min(j, nb - 1) * ldx;
+    Packet acc[KO][NB];
+    for (int o = 0; o < KO; ++o)
+        for (int j = 0; j < NB; ++j) acc[o][j] = pset1<Packet>(T(0));
+    index_t l = 0;
+    for (; l + P <= depth; l += P) {
+        Packet xv[NB];
+        for (int j = 0; j < NB; ++j) xv[j] = ploadu<Packet>(xr[j] + l);
+        for (int o = 0; o < KO; ++o) {
+            const Packet wv = ploadu<Packet>(w + o * ldw + l);
+            for (int j = 0; j < NB; ++j) acc[o][j] = pmadd(wv, xv[j], acc[o][j]);
+        }
+    }
+    for (int o = 0; o < KO; ++o)
+        for (int j = 0; j < nb; ++j) {
+            T sum = predux(acc[o][j]);
+            for (index_t t = l; t < depth; ++t) sum += w[o * ldw + t] * xr[j][t];
+            out[o * NB + j] = sum + (bias ? bias[o] : T(0));
+        }
 }
 
 // acc[0..count) += sum over i < KB of c[i * ldc] * src[i * lds + 0..count): KB rows weighted by
@@ -72,6 +106,33 @@ void linear_streamed_forward(const T* x, index_t ldx, const T* w, const T* b, T*
             detail::dot_rows<NB>(w + k * in, x + n0 * ldx, ldx, nb, in, b ? b + k : nullptr, dots);
             for (int j = 0; j < nb; ++j) y[(n0 + j) * ldy + k] = dots[j];
         }
+}
+
+/// linear_streamed_forward() with the samples outermost, in groups of four split over `threads`:
+/// for a W small enough to stay in cache (few outputs), which every group then reads from there
+/// while X streams past once. Each output is the same sum as linear_streamed_forward()'s, so the
+/// result does not depend on the thread count.
+template <typename T>
+void linear_streamed_forward_by_samples(const T* x, index_t ldx, const T* w, const T* b, T* y, index_t ldy,
+                                        index_t rows, index_t in, index_t out, int threads) {
+    constexpr int NB = 4;
+    parallel_for((rows + NB - 1) / NB, threads, [&](index_t group, int) {
+        const index_t n0 = group * NB;
+        const int nb = static_cast<int>(std::min<index_t>(NB, rows - n0));
+        constexpr int KO = 4;  // rows of W a pass: 16 chains of FMAs
+        index_t k = 0;
+        for (; k + KO <= out; k += KO) {
+            T dots[KO * NB];
+            detail::dot_rows_block<KO, NB>(w + k * in, in, x + n0 * ldx, ldx, nb, in, b ? b + k : nullptr, dots);
+            for (int o = 0; o < KO; ++o)
+                for (int j = 0; j < nb; ++j) y[(n0 + j) * ldy + k + o] = dots[o * NB + j];
+        }
+        for (; k < out; ++k) {
+            T dots[NB];
+            detail::dot_rows<NB>(w + k * in, x + n0 * ldx, ldx, nb, in, b ? b + k : nullptr, dots);
+            for (int j = 0; j < nb; ++j) y[(n0 + j) * ldy + k] = dots[j];
+        }
+    });
 }
 
 /// dx (rows x in, ldx) = dy (rows x out, ldy) W, W (out x in, row-major) read in place.

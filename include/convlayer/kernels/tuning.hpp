@@ -43,6 +43,9 @@ struct Tuning {
     /// Largest dW accumulated per thread even when its columns could be split: the accumulator
     /// and the rows it sums over share L2.
     index_t private_dw_cached_bytes;
+    /// Largest W (bytes) a few-output linear forward reads from cache for every group of samples
+    /// (LinearPlan::forward_streamed): half of L2, beside the samples streaming past.
+    index_t streamed_weights_bytes;
     /// Fewest values a sum or clear is split over threads for: a fork's cost in vector adds.
     index_t parallel_sum_min_values;
     /// Fewest FLOPs per thread for which a call forks: the FLOPs a core does in a fork's time.
@@ -77,6 +80,7 @@ inline Tuning derive_tuning(const CpuFigures& f, index_t scalar_bytes) {
     t.forward_sweep_bytes = f.l2_bytes / 8;
     t.private_dx_bytes = f.l2_bytes;
     t.private_dw_cached_bytes = f.l2_bytes / 4;
+    t.streamed_weights_bytes = f.l2_bytes / 2;
     t.parallel_sum_min_values = static_cast<index_t>(kForkCycles) * lanes;
     // Two FMA units, two FLOPs per FMA lane.
     t.min_flops_per_thread = kForkCycles * 2.0 * 2.0 * static_cast<double>(fma_lanes);
