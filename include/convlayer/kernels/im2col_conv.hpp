@@ -372,8 +372,7 @@ void im2col_conv_backward_weights(const ConvShape& s, const T* x, const T* dy, T
         // db), then the accumulators are summed.
         const index_t size = L * s.k;
         detail::clear_with_accumulators(dw, ws.private_acc, size, threads, threads);
-        if (db) std::fill_n(db, s.k, T(0));
-        if (db && threads > 1) std::fill_n(db_scratch, conv_bias_gradient_scratch_elements(s.k, threads), T(0));
+        if (db) detail::clear_with_accumulators(db, db_scratch, s.k, threads, threads);
         const index_t KC = detail::depth_block<T>(std::min(block_rows, M));
         parallel_for((M + block_rows - 1) / block_rows, threads, [&](index_t blk, int t) {
             const index_t m0 = blk * block_rows, rows = std::min(block_rows, M - m0);

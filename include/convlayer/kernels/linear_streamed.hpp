@@ -9,6 +9,7 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 
 #include "convlayer/core/checked_math.hpp"
 #include "convlayer/core/threading.hpp"
@@ -17,33 +18,10 @@
 namespace convlayer::kernels {
 
 namespace detail {
-// out[j] = dot(w, row j of X) (+ bias) over `depth`, for j < nb <= NB. Rows past nb repeat the
-// last one (their sums are dropped), so a short block still has NB independent chains of FMAs.
-template <int NB, typename T>
-void dot_rows(const T* w, const T* x, index_t ldx, int nb, index_t depth, const T* bias, T* out) {
-    using namespace Eigen::internal;
-    using Packet = typename Simd<T>::Packet;
-    constexpr index_t P = Simd<T>::kLanes;
-    const T* xr[NB];
-    for (int j = 0; j < NB; ++j) xr[j] = x + std::min(j, nb - 1) * ldx;
-    Packet acc[NB];
-    for (int j = 0; j < NB; ++j) acc[j] = pset1<Packet>(T(0));
-    index_t l = 0;
-    for (; l + P <= depth; l += P) {
-        const Packet wv = ploadu<Packet>(w + l);
-        for (int j = 0; j < NB; ++j) acc[j] = pmadd(wv, ploadu<Packet>(xr[j] + l), acc[j]);
-    }
-    for (int j = 0; j < nb; ++j) {
-        T sum = predux(acc[j]);
-        for (index_t t = l; t < depth; ++t) sum += w[t] * xr[j][t];
-        out[j] = sum + (bias ? *bias : T(0));
-    }
-}
-
-// dot_rows() for KO rows of W (ldw apart) at once: out[o * NB + j] = dot(row o of W, row j of X)
-// (+ bias[o]), each sum in the order dot_rows() takes, so the results are the same. The KO x NB
-// chains of FMAs hide the FMA latency that NB chains alone leave exposed, and each packet of X
-// loaded serves KO rows.
+// out[o * NB + j] = dot(row o of W, row j of X) (+ bias[o]) over `depth`, for KO rows of W (ldw
+// apart) and j < nb <= NB rows of X. Rows past nb repeat the last one (their sums are dropped), so
+// a short block still has KO x NB independent chains of FMAs; each packet of X loaded serves KO
+// rows of W. Each sum is the same whatever KO.
 template <int KO, int NB, typename T>
 void dot_rows_block(const T* w, index_t ldw, const T* x, index_t ldx, int nb, index_t depth, const T* bias, T* out) {
     using namespace Eigen::internal;
@@ -69,6 +47,12 @@ void dot_rows_block(const T* w, index_t ldw, const T* x, index_t ldx, int nb, in
             for (index_t t = l; t < depth; ++t) sum += w[o * ldw + t] * xr[j][t];
             out[o * NB + j] = sum + (bias ? bias[o] : T(0));
         }
+}
+
+// out[j] = dot(w, row j of X) (+ bias) over `depth`, for j < nb <= NB: one row of W.
+template <int NB, typename T>
+void dot_rows(const T* w, const T* x, index_t ldx, int nb, index_t depth, const T* bias, T* out) {
+    dot_rows_block<1, NB>(w, 0, x, ldx, nb, depth, bias, out);
 }
 
 // acc[0..count) += sum over i < KB of c[i * ldc] * src[i * lds + 0..count): KB rows weighted by
@@ -119,19 +103,17 @@ void linear_streamed_forward_by_samples(const T* x, index_t ldx, const T* w, con
     parallel_for((rows + NB - 1) / NB, threads, [&](index_t group, int) {
         const index_t n0 = group * NB;
         const int nb = static_cast<int>(std::min<index_t>(NB, rows - n0));
-        constexpr int KO = 4;  // rows of W a pass: 16 chains of FMAs
-        index_t k = 0;
-        for (; k + KO <= out; k += KO) {
+        // Outputs [k, k + KO) of the group's samples.
+        auto rows_of_w = [&](auto ko, index_t k) {
+            constexpr int KO = decltype(ko)::value;
             T dots[KO * NB];
             detail::dot_rows_block<KO, NB>(w + k * in, in, x + n0 * ldx, ldx, nb, in, b ? b + k : nullptr, dots);
             for (int o = 0; o < KO; ++o)
                 for (int j = 0; j < nb; ++j) y[(n0 + j) * ldy + k + o] = dots[o * NB + j];
-        }
-        for (; k < out; ++k) {
-            T dots[NB];
-            detail::dot_rows<NB>(w + k * in, x + n0 * ldx, ldx, nb, in, b ? b + k : nullptr, dots);
-            for (int j = 0; j < nb; ++j) y[(n0 + j) * ldy + k] = dots[j];
-        }
+        };
+        index_t k = 0;
+        for (; k + 4 <= out; k += 4) rows_of_w(std::integral_constant<int, 4>{}, k);  // 16 chains of FMAs
+        for (; k < out; ++k) rows_of_w(std::integral_constant<int, 1>{}, k);
     });
 }
 

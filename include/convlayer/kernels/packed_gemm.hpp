@@ -230,9 +230,10 @@ EIGEN_ALWAYS_INLINE void gemm_micro_kernel(index_t depth, const T* a, index_t ld
     using Packet = typename Tile::Packet;
     constexpr int L = Tile::kLanes;
     // In the tall tiles' GEMMs (forward, backward-data) B's panel streams from L2: fetched
-    // kPrefetchSteps depth steps (1 KiB) ahead, its latency is hidden. Not for 8-row tiles (dW),
-    // whose B is reused from L1 and which the two extra instructions slow (docs/performance.md).
-    constexpr bool kPrefetchB = MR >= 12;
+    // kPrefetchSteps depth steps (1 KiB) ahead, its latency is hidden. Not for the shortest tiles
+    // (dW's), whose B is reused from L1 and which the two extra instructions slow
+    // (docs/performance.md).
+    constexpr bool kPrefetchB = MR > Tile::kMinMR;
     constexpr index_t kPrefetchSteps = 8;
     Packet acc0[MR], acc1[MR];
     for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = pset1<Packet>(T(0));
