@@ -16,6 +16,7 @@
 #include "convlayer/kernels/direct_conv.hpp"
 #include "convlayer/kernels/im2col.hpp"
 #include "convlayer/kernels/im2col_conv.hpp"
+#include "convlayer/kernels/implicit_gemm_backward_data.hpp"
 #include "convlayer/kernels/implicit_gemm_conv.hpp"
 #include "convlayer/kernels/locally_connected.hpp"
 #include "convlayer/kernels/packed_gemm.hpp"

@@ -1,7 +1,8 @@
-// Implicit-GEMM backward-data (a forward conv over dY with the filters turned 180 degrees) against
-// the nested-loop reference on randomly drawn stride-1 problems, float and double, 1 and 2
-// threads, with the weights packed by the call or passed prepacked; implicit-GEMM
-// backward-weights against the reference with dW holding garbage before the call.
+// Implicit-GEMM backward-data (a forward conv over dY per stride phase, the phase's taps turned 180
+// degrees) against the nested-loop reference on randomly drawn stride-1 and strided problems,
+// float and double, 1 and 2 threads; implicit-GEMM backward-weights against the reference with
+// dW holding garbage before the call.
+#include "convlayer/kernels/implicit_gemm_backward_data.hpp"
 #include "convlayer/kernels/implicit_gemm_conv.hpp"
 
 #include <gtest/gtest.h>
@@ -21,40 +22,82 @@ class ImplicitGemmBackwardDataKernel : public ::testing::Test {};
 using Scalars = ::testing::Types<float, double>;
 TYPED_TEST_SUITE(ImplicitGemmBackwardDataKernel, Scalars);
 
+// Runs the backward-data plan of `s` (weights packed, dX holding garbage before) and checks dX
+// against the nested-loop reference, exactly: the inputs are small integers.
+template <typename T>
+void expect_backward_data_matches_reference(const ConvShape& s, std::uint64_t seed, int threads, index_t budget,
+                                            const std::string& what) {
+    Volume<T> dy(s.output()), dx(s.input()), dx_ref(s.input());
+    std::vector<T> w(static_cast<std::size_t>(s.k * s.patch_length()));
+    support::fill_small_integers(dy, seed);
+    support::fill_small_integers(w.data(), static_cast<index_t>(w.size()), seed + 1);
+    direct_conv_backward_data(s, dy.data(), w.data(), dx_ref.data());
+    const ImplicitGemmBackwardData<T> plan(ConvPlanContext{s, threads, budget});
+    std::vector<T> workspace(static_cast<std::size_t>(plan.workspace_elements()));
+    std::vector<T> packed(static_cast<std::size_t>(plan.packed_weight_elements()));
+    plan.pack_weights(w.data(), packed.data(), workspace.data());
+    dx.fill(T(99));  // overwritten
+    ConvOperands<T> io;
+    io.dy = dy.data();
+    io.weights = w.data();
+    io.packed = packed.data();
+    io.dx = dx.data();
+    plan.run(io, workspace.data());
+    ASSERT_TRUE(all_near(dx.data(), dx_ref.data(), s.input(), 0.0)) << what << ": " << s.to_string();
+}
+
 TYPED_TEST(ImplicitGemmBackwardDataKernel, MatchesTheReferenceOnEveryStrideOneGeometry) {
-    using T = TypeParam;
     int ran = 0;
     for (std::uint64_t seed = 1; seed <= 200; ++seed) {
         // Stride and dilation 1; padding up to 3 (only P <= F - 1 applies); depths around NR.
         const auto p = support::draw_problem(seed * 31 + 7, {3, 20, 40, 20, 5, 1, 3, 1});
-        const ConvShape& s = p.shape;
-        if (!implicit_gemm_backward_data_applies(s)) continue;
-        const ConvShape t = implicit_gemm_backward_data_shape(s);
-        ASSERT_EQ(t.output(), s.input()) << p.to_string();
-        ASSERT_EQ(t.input(), s.output()) << p.to_string();
-        Volume<T> dy(s.output()), dx(s.input()), dx_ref(s.input());
-        std::vector<T> w(static_cast<std::size_t>(s.k * s.patch_length()));
-        support::fill_small_integers(dy, seed);
-        support::fill_small_integers(w.data(), static_cast<index_t>(w.size()), seed + 1);
-        direct_conv_backward_data(s, dy.data(), w.data(), dx_ref.data());
-
-        const int threads = 1 + static_cast<int>(seed % 2);
-        const auto plan = ImplicitGemmPlan::make(t, 1 + static_cast<index_t>(seed * 1009 % 20000), threads);
-        const index_t ws_elements = implicit_gemm_workspace_elements<T>(t, plan, threads, ConvPass::backward_data);
-        std::vector<T> workspace(static_cast<std::size_t>(ws_elements));
-        dx.fill(T(99));  // overwritten
-        implicit_gemm_conv_backward_data(s, dy.data(), w.data(), dx.data(), workspace.data(), plan, threads);
-        ASSERT_TRUE(all_near(dx.data(), dx_ref.data(), s.input(), 0.0)) << p.to_string();
-
-        std::vector<T> packed(static_cast<std::size_t>(implicit_gemm_packed_weight_elements<T>(t)));
-        implicit_gemm_pack_backward_data_weights(s, w.data(), packed.data());
-        dx.fill(T(99));
-        implicit_gemm_conv_backward_data(s, dy.data(), static_cast<const T*>(nullptr), dx.data(), workspace.data(), plan,
-                                         threads, packed.data());
-        ASSERT_TRUE(all_near(dx.data(), dx_ref.data(), s.input(), 0.0)) << "prepacked " << p.to_string();
+        if (!implicit_gemm_backward_data_applies(p.shape)) continue;
+        const auto budget = static_cast<index_t>(sizeof(TypeParam)) * (1 + static_cast<index_t>(seed * 1009 % 20000));
+        expect_backward_data_matches_reference<TypeParam>(p.shape, seed, 1 + static_cast<int>(seed % 2), budget,
+                                                          p.to_string());
         ++ran;
     }
     EXPECT_GT(ran, 40);
+}
+
+// Strides 2 to 4, with and without the fit policies' cropped or added rows: every stride phase,
+// including those no tap reaches (F < S), whose inputs must come out zero.
+TYPED_TEST(ImplicitGemmBackwardDataKernel, MatchesTheReferenceOnStridedGeometries) {
+    int ran = 0, tapless = 0;
+    for (std::uint64_t seed = 1; seed <= 600; ++seed) {
+        const auto p = support::draw_problem(seed * 37 + 11, {3, 24, 40, 20, 6, 4, 3, 1});
+        const ConvShape& s = p.shape;
+        if (s.y.stride == 1 && s.x.stride == 1) continue;
+        if (!implicit_gemm_backward_data_applies(s)) continue;
+        const auto budget = static_cast<index_t>(sizeof(TypeParam)) * (1 + static_cast<index_t>(seed * 1009 % 20000));
+        expect_backward_data_matches_reference<TypeParam>(s, seed, 1 + static_cast<int>(seed % 2), budget,
+                                                          p.to_string());
+        for (const BackwardDataPhase& g : backward_data_phases(s)) tapless += !g.has_taps();
+        ++ran;
+    }
+    EXPECT_GT(ran, 80);
+    EXPECT_GT(tapless, 5);
+}
+
+// ResNet's 3x3 stride-2 conv over 56x56 (cropped to 28x28): four phases of 1, 2, 2 and 4 taps.
+TEST(ImplicitGemmBackwardDataPhases, SplitTheTapsOfAStrideTwoConv) {
+    const ConvShape s = resolve(ConvParams(16, 8, 3, 2, 1).with_fit(FitPolicy::crop), Shape{1, 56, 56, 16});
+    const auto phases = backward_data_phases(s);
+    ASSERT_EQ(phases.size(), 4u);
+    const index_t taps[] = {1, 2, 2, 4};
+    for (std::size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(phases[i].sub.y.kernel * phases[i].sub.x.kernel, taps[i]);
+        EXPECT_EQ(phases[i].sub.output(), (Shape{1, 28, 28, 16}));
+    }
+    // Odd inputs take taps 2 and 0 (in that order) from outputs u and u + 1.
+    const AxisPhase odd = phases[3].y;
+    EXPECT_EQ(odd.tap(0), 2);
+    EXPECT_EQ(odd.tap(1), 0);
+    EXPECT_EQ(odd.sub.pad_begin, 0);
+    EXPECT_EQ(odd.sub.pad_end, 1);
+    EXPECT_TRUE(implicit_gemm_backward_data_applies(s));
+    EXPECT_TRUE(implicit_gemm_backward_data_pays_off<float>(
+        resolve(ConvParams(128, 128, 3, 2, 1).with_fit(FitPolicy::crop), Shape{1, 56, 56, 128})));
 }
 
 template <typename T>
@@ -166,7 +209,9 @@ TEST(ImplicitGemmBackwardDataChoice, WhereItAppliesAndPaysOff) {
     const ConvShape mnist1 = shape(ConvParams(1, 32, 5, 1, 2), {1, 28, 28, 1});
     EXPECT_TRUE(implicit_gemm_backward_data_applies(mnist1));
     EXPECT_FALSE(implicit_gemm_backward_data_pays_off<float>(mnist1)) << "1 of 32 panel columns";
-    EXPECT_FALSE(implicit_gemm_backward_data_applies(shape(ConvParams(32, 8, 3, 2, 1), {1, 9, 9, 32}))) << "stride 2";
+    EXPECT_TRUE(implicit_gemm_backward_data_applies(shape(ConvParams(32, 8, 3, 2, 1), {1, 9, 9, 32}))) << "stride 2";
+    EXPECT_FALSE(implicit_gemm_backward_data_applies(shape(ConvParams(32, 8, 3, 2, 2), {1, 9, 9, 32})))
+        << "stride 2, P = 2: the odd inputs' one tap would need padding -1";
     EXPECT_FALSE(implicit_gemm_backward_data_applies(shape(ConvParams(32, 8, 3, 1, 3), {1, 9, 9, 32}))) << "P > F - 1";
     EXPECT_FALSE(implicit_gemm_backward_data_applies(shape(ConvParams(32, 8, 3, 1, 1).with_dilation(2), {1, 9, 9, 32})))
         << "dilated";

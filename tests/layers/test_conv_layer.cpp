@@ -363,39 +363,45 @@ TYPED_TEST(ConvLayerEveryAlgorithm, ImplicitGemmEveryTileHeight) {
     EXPECT_TRUE(kernels::forward_splits_filters<T>(few, 2)) << "the split is exercised";
 }
 
-// Under implicit_gemm, a stride-1 layer whose input depth fills the GEMM's column panels runs
-// backward-data as a forward conv over dY (kernels/test_implicit_gemm_conv.cpp checks the kernel
-// on every geometry); here through the layer, with its packed-weight buffers.
+// Under implicit_gemm, backward-data runs as forward convs over dY, one per stride phase
+// (kernels/test_implicit_gemm_conv.cpp checks the kernel on every geometry); here through the
+// layer, with its packed-weight buffers, at stride 1 (every padding up to F - 1) and 2.
 TYPED_TEST(ConvLayerEveryAlgorithm, ImplicitGemmBackwardDataThroughTheLayer) {
     using T = TypeParam;
     const int saved = num_threads();
     std::uint64_t seed = 100;
-    for (index_t f : {3, 5})
-        for (index_t pad = 0; pad < f; ++pad)
-            for (int threads : {1, 2}) {
-                set_num_threads(threads);
-                const ConvParams params(32, 40, f, 1, pad);
-                const ConvShape shape = resolve(params, Shape{2, 9, 14, 32});
-                ASSERT_TRUE(kernels::implicit_gemm_backward_data_pays_off<T>(shape));
-                for (bool cached : {false, true}) {
-                    ConvLayer<T> layer(params);
-                    layer.set_algorithm(ConvAlgorithm::implicit_gemm);
-                    layer.set_cache_packed_weights(cached);
-                    ASSERT_TRUE(support::matches_reference(layer, shape, Sharing::shared,
-                                                           support::Data::small_integers, ++seed))
-                        << shape.to_string() << " on " << threads << " threads" << (cached ? ", cached" : "");
-                    // Warmed up: neither pass allocates (the packed copies of both passes reuse
-                    // their buffers, though their sizes differ).
-                    Volume<T> x(shape.input()), y, dy(shape.output()), dx;
-                    layer.forward(x, y);
-                    layer.backward(x, dy, &dx);
-                    support::AllocationCounter counter;
-                    layer.forward(x, y);
-                    layer.backward(x, dy, &dx);
-                    EXPECT_EQ(counter.count(), 0) << shape.to_string() << (cached ? ", cached" : "");
+    int strided = 0;
+    for (index_t stride : {1, 2})
+        for (index_t f : {3, 5})
+            for (index_t pad = 0; pad < f; ++pad)
+                for (int threads : {1, 2}) {
+                    set_num_threads(threads);
+                    const ConvParams params = ConvParams(32, 40, f, stride, pad).with_fit(FitPolicy::crop);
+                    const ConvShape shape = resolve(params, Shape{2, 9, 14, 32});
+                    const bool applies = kernels::implicit_gemm_backward_data_applies(shape);
+                    ASSERT_TRUE(applies || stride > 1) << shape.to_string();
+                    if (!applies) continue;
+                    strided += stride > 1;
+                    for (bool cached : {false, true}) {
+                        ConvLayer<T> layer(params);
+                        layer.set_algorithm(ConvAlgorithm::implicit_gemm);
+                        layer.set_cache_packed_weights(cached);
+                        ASSERT_TRUE(support::matches_reference(layer, shape, Sharing::shared,
+                                                               support::Data::small_integers, ++seed))
+                            << shape.to_string() << " on " << threads << " threads" << (cached ? ", cached" : "");
+                        // Warmed up: neither pass allocates (the packed copies of both passes reuse
+                        // their buffers, though their sizes differ).
+                        Volume<T> x(shape.input()), y, dy(shape.output()), dx;
+                        layer.forward(x, y);
+                        layer.backward(x, dy, &dx);
+                        support::AllocationCounter counter;
+                        layer.forward(x, y);
+                        layer.backward(x, dy, &dx);
+                        EXPECT_EQ(counter.count(), 0) << shape.to_string() << (cached ? ", cached" : "");
+                    }
                 }
-            }
     set_num_threads(saved);
+    EXPECT_GE(strided, 8);
 }
 
 // set_autotune: the fastest of the algorithms that can run the shape, timed once per shape (and
@@ -586,15 +592,18 @@ TEST(ConvLayerAlgorithms, ForcedAlgorithmRunsEveryPassOrNamesThePassItCannot) {
     EXPECT_EQ(winograd.algorithm(ConvPass::forward), ConvAlgorithm::winograd) << "not re-chosen";
     EXPECT_NE(winograd.algorithm(ConvPass::backward_weights), ConvAlgorithm::automatic);
 
-    ConvLayer<float> strided(8, 8, 3, 2, 1);
+    // Padding 2 at stride 2: the odd inputs take only tap 1, from dY's padding -1 before.
+    ConvLayer<float> strided(8, 8, 3, 2, 2);
     strided.set_algorithm(ConvAlgorithm::implicit_gemm);
     const Volume<float> xs(1, 13, 13, 8);
     const Volume<float> ys = strided.forward(xs);
     Volume<float> dys(ys.shape());
     strided.backward_weights(xs, dys);
-    support::expect_error_mentioning<std::invalid_argument>([&] { strided.backward_data(xs.shape(), dys, dx); },
-                                     "implicit_gemm cannot run backward-data of n1_h13w13d8_k8_f3x3_s2x2_p1x1: it "
-                                     "needs stride 1");
+    support::expect_error_mentioning<std::invalid_argument>(
+        [&] { strided.backward_data(xs.shape(), dys, dx); },
+        "implicit_gemm cannot run backward-data of n1_h13w13d8_k8_f3x3_s2x2_p2x2: it needs each stride phase's "
+        "padding of dY within [0, taps - 1]; along the height, inputs 1 + 2i take 1 of the taps, with padding -1 "
+        "before and -1 after");
     strided.set_algorithm(ConvPass::backward_data, ConvAlgorithm::im2col);
     strided.backward_data(xs.shape(), dys, dx);
     EXPECT_EQ(strided.algorithm(ConvPass::backward_data), ConvAlgorithm::im2col);

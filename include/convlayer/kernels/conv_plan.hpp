@@ -1,8 +1,9 @@
 // The seam between a conv layer and its algorithms: one plan per algorithm and pass.
 //
-// Each kernel file (im2col_conv.hpp, implicit_gemm_conv.hpp, winograd.hpp, direct_conv.hpp)
-// ends with a plan type for every pass it runs. A plan type says whether it applies to a
-// ConvShape (and why not, as text) and whether the automatic choice takes it; an instance,
+// Each kernel file (im2col_conv.hpp, implicit_gemm_conv.hpp, implicit_gemm_backward_data.hpp,
+// winograd.hpp, direct_conv.hpp) ends with a plan type for every pass it runs. A plan type says
+// whether it applies to a ConvShape (and why not, as text) and whether the automatic choice
+// takes it; an instance,
 // made for one shape, thread count and workspace budget, sizes its workspace and its packed
 // weights, packs the weights, and runs the pass. The layer holds one chosen plan per pass and
 // one workspace it hands to whichever runs; it never looks inside either.

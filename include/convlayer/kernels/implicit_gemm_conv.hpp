@@ -1,6 +1,7 @@
 // Implicit-GEMM convolution: the GEMM micro-kernel reads the patches straight from a
-// zero-padded copy of the input rows, so no im2col matrix is built. Forward; backward-data at
-// stride 1 as a forward conv over dY; backward-weights with patch panels packed from the rows.
+// zero-padded copy of the input rows, so no im2col matrix is built. Forward, and backward-weights
+// with patch panels packed from the rows (backward-data, a forward over dY per stride phase, is in
+// implicit_gemm_backward_data.hpp).
 //
 // In NHWC, output (oy, ox)'s taps for one kernel row ky are F_w * D1 contiguous values of the
 // padded input row oy*S_y + ky*dil_y, starting at column ox*S_x (dilation 1 along x). So the
@@ -33,6 +34,23 @@ namespace convlayer::kernels {
 inline bool implicit_gemm_applies(const ConvShape& s) {
     return s.x.dilation == 1 && s.x.pad_begin <= s.x.kernel && s.x.pad_end <= s.x.kernel;
 }
+
+/// Where a forward writes output position (n, oy, ox): its K values from
+/// base + n*image + oy*row_pitch + ox*pixel on. dense() is the NHWC output itself; backward-data
+/// by stride phases writes every S-th position of dX.
+template <typename T>
+struct OutputRows {
+    T* base;            ///< position (0, 0, 0)
+    index_t image;      ///< values from one image to the next
+    index_t row_pitch;  ///< values from one output row to the next
+    index_t pixel;      ///< values from one output column to the next (at least K)
+    /// The NHWC output y of `s`.
+    static OutputRows dense(const ConvShape& s, T* y) {
+        return {y, s.y.out * s.x.out * s.k, s.x.out * s.k, s.k};
+    }
+    /// Output row oy of image n.
+    T* row(index_t n, index_t oy) const { return base + n * image + oy * row_pitch; }
+};
 
 /// How the output is split: blocks of output rows of one image, each with its padded input rows
 /// within `budget_elements`, and enough blocks (about 4 per thread) to keep the threads busy.
@@ -241,14 +259,14 @@ inline std::pair<index_t, index_t> live_kernel_rows(const ConvShape& s, index_t 
 // over `depth` (segmented as the micro-kernel reads it); the last, partial tile reads on past the
 // row's end and drops those rows.
 template <typename T, int MR>
-void forward_row_tiles(const ConvShape& s, index_t depth, const T* a, index_t lda, const T* bp, T* c, index_t nc,
-                       const T* bias, index_t segment, index_t segment_stride) {
+void forward_row_tiles(const ConvShape& s, index_t depth, const T* a, index_t lda, const T* bp, T* c, index_t ldc,
+                       index_t nc, const T* bias, index_t segment, index_t segment_stride) {
     const index_t full = s.x.out / MR * MR;
     for (index_t i0 = 0; i0 < full; i0 += MR)
-        gemm_micro_kernel<T, true, MR>(depth, a + i0 * lda, lda, bp, c + i0 * s.k, s.k, MR, nc, false, bias, segment,
+        gemm_micro_kernel<T, true, MR>(depth, a + i0 * lda, lda, bp, c + i0 * ldc, ldc, MR, nc, false, bias, segment,
                                        segment_stride);
     if (full < s.x.out)
-        gemm_micro_kernel<T, true, MR>(depth, a + full * lda, lda, bp, c + full * s.k, s.k, s.x.out - full, nc, false,
+        gemm_micro_kernel<T, true, MR>(depth, a + full * lda, lda, bp, c + full * ldc, ldc, s.x.out - full, nc, false,
                                        bias, segment, segment_stride);
 }
 
@@ -257,7 +275,7 @@ void forward_row_tiles(const ConvShape& s, index_t depth, const T* a, index_t ld
 // skipped; a row whose kernel rows all do gets the bias alone.
 template <typename T, int MR>
 void forward_panel(const ConvShape& s, const ImplicitGemmPlan& plan, const T* pad, index_t n, index_t oy0,
-                   index_t r0, index_t r1, index_t j0, const T* bp, const T* bias, T* y) {
+                   index_t r0, index_t r1, index_t j0, const T* bp, const T* bias, const OutputRows<T>& y) {
     const index_t D = s.d1, Wp = plan.padded_width, nc = std::min<index_t>(GemmTile<T>::NR, s.k - j0);
     // With one output column the stride is never applied (and may be huge: don't multiply it).
     const index_t lda = s.x.out > 1 ? s.x.stride * D : D, segment = s.x.kernel * D, segment_stride = s.y.dilation * Wp * D;
@@ -265,7 +283,7 @@ void forward_panel(const ConvShape& s, const ImplicitGemmPlan& plan, const T* pa
         const auto [ky0, ky1] = live_kernel_rows(s, oy);
         const T* a = pad + (oy - oy0) * s.y.stride * Wp * D + ky0 * segment_stride;
         forward_row_tiles<T, MR>(s, (ky1 - ky0) * segment, a, lda, bp + ky0 * segment * GemmTile<T>::NR,
-                                 y + (n * s.y.out + oy) * s.x.out * s.k + j0, nc, bias, segment, segment_stride);
+                                 y.row(n, oy) + j0, y.pixel, nc, bias, segment, segment_stride);
     }
 }
 
@@ -282,7 +300,7 @@ index_t forward_rows_per_sweep(const ConvShape& s, const ImplicitGemmPlan& plan)
 
 // implicit_gemm_conv_forward() with tiles of MR output columns.
 template <typename T, int MR, typename RowsDone>
-void implicit_gemm_forward_tiled(const ConvShape& s, const T* x, const T* bias, T* y, const T* packed,
+void implicit_gemm_forward_tiled(const ConvShape& s, const T* x, const T* bias, const OutputRows<T>& y, const T* packed,
                                  const ImplicitGemmWorkspace<T>& ws, const ImplicitGemmPlan& plan, int threads,
                                  RowsDone&& rows_done) {
     constexpr int NR = GemmTile<T>::NR;
@@ -316,6 +334,19 @@ struct IgnoreRows {
 };
 }  // namespace detail
 
+/// implicit_gemm_conv_forward() with weights `packed` by implicit_gemm_pack_weights(), writing
+/// through the view `y`.
+template <typename T, typename RowsDone = detail::IgnoreRows>
+void implicit_gemm_conv_forward_into(const ConvShape& s, const T* x, const T* bias, const OutputRows<T>& y,
+                                     T* workspace, const ImplicitGemmPlan& plan, int threads, const T* packed,
+                                     RowsDone&& rows_done = RowsDone{}) {
+    const detail::ImplicitGemmWorkspace<T> ws(s, plan, threads, ConvPass::forward, workspace);
+    with_tile_rows<T>(best_tile_rows<T>(s.x.out), [&](auto mr) {
+        detail::implicit_gemm_forward_tiled<T, decltype(mr)::value>(s, x, bias, y, packed, ws, plan, threads,
+                                                                    rows_done);
+    });
+}
+
 /// y = conv(x, w) + bias for OHWI weights w ((F_h F_w D1) x K column-major), through the
 /// segmented micro-kernel; `workspace` holds implicit_gemm_workspace_elements() values.
 /// With `prepacked` (from implicit_gemm_pack_weights()) w is not read. Tiles are as many output
@@ -328,92 +359,8 @@ void implicit_gemm_conv_forward(const ConvShape& s, const T* x, const T* w, cons
                                 RowsDone&& rows_done = RowsDone{}) {
     const detail::ImplicitGemmWorkspace<T> ws(s, plan, threads, ConvPass::forward, workspace);
     if (!prepacked) implicit_gemm_pack_weights(s, w, ws.shared());
-    const T* packed = prepacked ? prepacked : ws.shared();
-    with_tile_rows<T>(best_tile_rows<T>(s.x.out), [&](auto mr) {
-        detail::implicit_gemm_forward_tiled<T, decltype(mr)::value>(s, x, bias, y, packed, ws, plan, threads,
-                                                                    rows_done);
-    });
-}
-
-/// Backward-data of a stride-1 conv is a forward conv: dX = conv(dY, W') with W' the filters
-/// turned 180 degrees and their in/out channels swapped (W'[(ky, kx, k), d] = W[k, F_h-1-ky,
-/// F_w-1-kx, d]) and padding F - 1 - P, as tap ky of output iy reads dY row iy + P - ky. It runs
-/// as the implicit forward where that applies: stride and dilation 1 and 0 <= P <= F - 1 on both
-/// axes.
-inline bool implicit_gemm_backward_data_applies(const ConvShape& s) {
-    auto fits = [](const AxisGeometry& a) {
-        return a.stride == 1 && a.dilation == 1 && a.pad_begin >= 0 && a.pad_end >= 0 && a.pad_begin < a.kernel &&
-               a.pad_end < a.kernel;
-    };
-    return fits(s.y) && fits(s.x);
-}
-
-/// The forward problem that computes backward-data of `s` (see above): input dY, output dX.
-inline ConvShape implicit_gemm_backward_data_shape(const ConvShape& s) {
-    auto turn = [](const AxisGeometry& a) {
-        AxisGeometry b = a;
-        b.in = a.out;
-        b.out = a.in;
-        b.pad_begin = a.kernel - 1 - a.pad_begin;
-        b.pad_end = a.kernel - 1 - a.pad_end;
-        return b;
-    };
-    ConvShape t = s;
-    t.d1 = s.k;
-    t.k = s.d1;
-    t.y = turn(s.y);
-    t.x = turn(s.x);
-    t.fit = FitPolicy::exact;
-    return t;
-}
-
-/// Whether backward-data through the implicit forward beats im2col's: it applies and dX's depth
-/// (the GEMM's columns) fills at least kImplicitBackwardDataMinPanelFill of its NR-column panels.
-template <typename T>
-bool implicit_gemm_backward_data_pays_off(const ConvShape& s) {
-    const auto padded = static_cast<double>(detail::round_up(s.d1, GemmTile<T>::NR));
-    return implicit_gemm_backward_data_applies(s) &&
-           static_cast<double>(s.d1) >= kImplicitBackwardDataMinPanelFill * padded;
-}
-
-/// Packs W' (see implicit_gemm_backward_data_applies()) as implicit_gemm_pack_weights() packs the
-/// weights of implicit_gemm_backward_data_shape(s): NR panels of input channels d over the whole
-/// depth (ky, kx, k) of W', each run of d contiguous in OHWI w.
-template <typename T>
-void implicit_gemm_pack_backward_data_weights(const ConvShape& s, const T* w, T* packed) {
-    constexpr index_t NR = GemmTile<T>::NR;
-    const index_t D = s.d1, Fh = s.y.kernel, Fw = s.x.kernel, L = s.patch_length(), Lt = Fh * Fw * s.k;
-    for (index_t j0 = 0; j0 < D; j0 += NR) {
-        const index_t nc = std::min(NR, D - j0);
-        T* dst = packed + j0 * Lt;
-        for (index_t ky = 0; ky < Fh; ++ky)
-            for (index_t kx = 0; kx < Fw; ++kx)
-                for (index_t k = 0; k < s.k; ++k, dst += NR) {
-                    const T* src = w + k * L + ((Fh - 1 - ky) * Fw + (Fw - 1 - kx)) * D + j0;
-                    std::copy_n(src, nc, dst);
-                    std::fill(dst + nc, dst + NR, T(0));
-                }
-    }
-}
-
-/// dx = backward-data of conv `s` (overwritten) as the implicit forward of
-/// implicit_gemm_backward_data_shape(s) over dy; `plan` and `workspace` are for that shape (see
-/// implicit_gemm_workspace_elements(); sized without `packed_weights`, every call must pass
-/// `prepacked`). With `prepacked` (from implicit_gemm_pack_backward_data_weights()) w is not
-/// read. Needs implicit_gemm_backward_data_applies(s). rows_done(n, iy0, iy1) as in
-/// implicit_gemm_conv_forward(), for rows of dx.
-template <typename T, typename RowsDone = detail::IgnoreRows>
-void implicit_gemm_conv_backward_data(const ConvShape& s, const T* dy, const T* w, T* dx, T* workspace,
-                                      const ImplicitGemmPlan& plan, int threads, const T* prepacked = nullptr,
-                                      RowsDone&& rows_done = RowsDone{}) {
-    const ConvShape t = implicit_gemm_backward_data_shape(s);
-    if (!prepacked) {
-        T* packed = detail::ImplicitGemmWorkspace<T>(t, plan, threads, ConvPass::forward, workspace).shared();
-        implicit_gemm_pack_backward_data_weights(s, w, packed);
-        prepacked = packed;
-    }
-    implicit_gemm_conv_forward(t, dy, static_cast<const T*>(nullptr), static_cast<const T*>(nullptr), dx, workspace, plan,
-                               threads, prepacked, rows_done);
+    implicit_gemm_conv_forward_into(s, x, bias, OutputRows<T>::dense(s, y), workspace, plan, threads,
+                                    prepacked ? prepacked : ws.shared(), rows_done);
 }
 
 namespace detail {
@@ -859,56 +806,6 @@ struct ImplicitGemmForward final : ConvPlan<T> {
                                    [&](index_t n, index_t oy0, index_t oy1) {
                                        repair_forward_border(s, io.x, io.weights, io.bias, io.y, n, oy0, oy1);
                                    });
-    }
-};
-
-/// ConvAlgorithm::implicit_gemm, backward-data: the implicit forward over dY (stride 1).
-template <typename T>
-struct ImplicitGemmBackwardData final : ConvPlan<T> {
-    /// The element type (make_plan() reads it).
-    using Scalar = T;
-    /// \var s
-    /// The problem the plan was made for.
-    /// \var turned
-    /// The forward problem over dY whose output is the problem's dX
-    /// (implicit_gemm_backward_data_shape()).
-    ConvShape s, turned;  // the problem, and the forward problem that computes its dX
-    /// Threads the pass runs on.
-    int threads;
-    /// How `turned`'s output, dX, is split into blocks of rows.
-    ImplicitGemmPlan blocks;
-    /// Derives `turned` from `c`'s shape and sizes its blocks for `c`'s threads and budget.
-    explicit ImplicitGemmBackwardData(const ConvPlanContext& c)
-        : s(c.shape),
-          turned(implicit_gemm_backward_data_shape(s)),
-          threads(c.threads),
-          blocks(ImplicitGemmPlan::make(turned, c.budget_bytes / static_cast<index_t>(sizeof(T)), threads,
-                                        kImplicitForwardBlocksPerThread,
-                                        !forward_splits_filters<T>(turned, threads))) {}
-    /// Empty when implicit_gemm_backward_data_applies() (stride 1, dilation 1, padding at most F - 1
-    /// on both axes), else why not.
-    static std::string refusal(const ConvShape& s) {
-        return implicit_gemm_backward_data_applies(s)
-                   ? std::string()
-                   : "it needs stride 1, dilation 1 and padding at most the kernel size - 1 on both axes";
-    }
-    /// Where the implicit forward pays off and dX's depth fills the GEMM's panels
-    /// (implicit_gemm_backward_data_pays_off()).
-    static bool pays_off(const ConvShape& s, int) {
-        return implicit_gemm_pays_off<T>(s) && implicit_gemm_backward_data_pays_off<T>(s);
-    }
-    index_t workspace_elements() const override {
-        return implicit_gemm_workspace_elements<T>(turned, blocks, threads, ConvPass::forward, false);
-    }
-    index_t packed_weight_elements() const override { return implicit_gemm_packed_weight_elements<T>(turned); }
-    void pack_weights(const T* w, T* packed, T*) const override {
-        implicit_gemm_pack_backward_data_weights(s, w, packed);
-    }
-    void run(const ConvOperands<T>& io, T* workspace) const override {
-        implicit_gemm_conv_backward_data(s, io.dy, io.weights, io.dx, workspace, blocks, threads, io.packed,
-                                         [&](index_t n, index_t iy0, index_t iy1) {
-                                             repair_backward_data_border(s, io.dy, io.weights, io.dx, n, iy0, iy1);
-                                         });
     }
 };
 

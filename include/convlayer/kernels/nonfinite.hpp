@@ -52,10 +52,11 @@ inline bool touches_padding(const AxisGeometry& a, index_t o) {
     return a.input_coord(o, 0) < 0 || a.input_coord(o, a.kernel - 1) >= a.in;
 }
 
-/// Whether input i along `a`, computed as a stride-1 conv over dY padded to (F_eff - 1 - P), has a
-/// tap outside dY (o = i + P - k*dilation outside [0, out)).
+/// Whether input i along `a`, computed as a stride-1 conv over padded dY (one per stride phase),
+/// may have a tap outside dY: at stride 1 exactly when o = i + P - k*dilation falls outside
+/// [0, out); at stride S a superset, as tap k reads o = (i + P - k) / S.
 inline bool reached_from_padding(const AxisGeometry& a, index_t i) {
-    return i + a.pad_begin - (a.kernel - 1) * a.dilation < 0 || i + a.pad_begin >= a.out;
+    return i + a.pad_begin - (a.kernel - 1) * a.dilation < 0 || i + a.pad_begin >= a.stride * a.out;
 }
 
 namespace detail {
@@ -68,20 +69,20 @@ void untouched_range(index_t extent, F&& touches, index_t& lo, index_t& hi) {
     while (hi > lo && touches(hi - 1)) --hi;
 }
 
-// Calls f(b, y, x) for the positions in rows [y0, y1) of image b (images of h x w positions of
-// `depth` values, from `data` on) where touch_y(y) or touch_x(x) and the position holds a NaN or
-// Inf. Runs of such positions along a row are contiguous in memory and checked at once: most are
-// finite.
-template <typename T, typename Fy, typename Fx, typename F>
-void for_each_nonfinite_border_position(const T* data, index_t depth, index_t b, index_t y0, index_t y1, index_t h,
-                                        index_t w, Fy&& touch_y, Fx&& touch_x, F&& f) {
+// Calls f(y, x) for the positions in rows [y0, y1) of w positions each (row y's from row(y) on,
+// `pixel` values apart, `depth` values each) where touch_y(y) or touch_x(x) and the position holds
+// a NaN or Inf. Where the positions are contiguous (pixel == depth), a run along a row is checked
+// at once first: most are finite.
+template <typename T, typename Row, typename Fy, typename Fx, typename F>
+void for_each_nonfinite_border_position(Row&& row, index_t depth, index_t pixel, index_t y0, index_t y1, index_t w,
+                                        Fy&& touch_y, Fx&& touch_x, F&& f) {
     index_t x_lo = 0, x_hi = 0;
     untouched_range(w, touch_x, x_lo, x_hi);
     auto run = [&](index_t y, index_t x0, index_t x1) {
-        const T* row = data + (b * h + y) * w * depth;
-        if (x0 >= x1 || !any_nonfinite(row + x0 * depth, (x1 - x0) * depth)) return;
+        const T* r = row(y);
+        if (x0 >= x1 || (pixel == depth && !any_nonfinite(r + x0 * depth, (x1 - x0) * depth))) return;
         for (index_t x = x0; x < x1; ++x)
-            if (any_nonfinite(row + x * depth, depth)) f(b, y, x);
+            if (any_nonfinite(r + x * pixel, depth)) f(y, x);
     };
     for (index_t y = y0; y < y1; ++y) {
         if (touch_y(y)) {
@@ -99,12 +100,11 @@ void for_each_nonfinite_border_position(const T* data, index_t depth, index_t b,
 template <typename T>
 void repair_forward_border(const ConvShape& s, const T* x, const T* w, const T* b, T* y, index_t n, index_t oy0,
                            index_t oy1) {
-    detail::for_each_nonfinite_border_position(
-        static_cast<const T*>(y), s.k, n, oy0, oy1, s.y.out, s.x.out, [&](index_t o) { return touches_padding(s.y, o); },
-        [&](index_t o) { return touches_padding(s.x, o); },
-        [&](index_t i, index_t oy, index_t ox) {
-            direct_conv_forward_at(s, x, w, b, i, oy, ox, y + ((i * s.y.out + oy) * s.x.out + ox) * s.k);
-        });
+    T* image = y + n * s.y.out * s.x.out * s.k;
+    detail::for_each_nonfinite_border_position<T>(
+        [&](index_t oy) { return image + oy * s.x.out * s.k; }, s.k, s.k, oy0, oy1, s.x.out,
+        [&](index_t o) { return touches_padding(s.y, o); }, [&](index_t o) { return touches_padding(s.x, o); },
+        [&](index_t oy, index_t ox) { direct_conv_forward_at(s, x, w, b, n, oy, ox, image + (oy * s.x.out + ox) * s.k); });
 }
 
 /// repair_forward_border() over every output row of every image.
@@ -113,17 +113,20 @@ void repair_forward_border(const ConvShape& s, const T* x, const T* w, const T* 
     for (index_t n = 0; n < s.n; ++n) repair_forward_border(s, x, w, b, y, n, 0, s.y.out);
 }
 
-/// Recomputes by the definition the depth columns of dx in input rows [iy0, iy1) of image n that
-/// a stride-1 conv over padded dY reaches from outside dY, where they hold a NaN or Inf.
+/// Recomputes by the definition the depth columns of dx that a stride-1 conv over padded dY may
+/// reach from outside dY, where they hold a NaN or Inf, among the inputs of image n of one stride
+/// phase: rows qy + S_h*u for u in [u0, u1), columns qx + S_w*v (at stride 1: rows [u0, u1)).
 template <typename T>
-void repair_backward_data_border(const ConvShape& s, const T* dy, const T* w, T* dx, index_t n, index_t iy0,
-                                 index_t iy1) {
-    detail::for_each_nonfinite_border_position(
-        static_cast<const T*>(dx), s.d1, n, iy0, iy1, s.y.in, s.x.in,
-        [&](index_t i) { return reached_from_padding(s.y, i); }, [&](index_t i) { return reached_from_padding(s.x, i); },
-        [&](index_t i, index_t iy, index_t ix) {
-            direct_conv_backward_data_at(s, dy, w, i, iy, ix, dx + ((i * s.y.in + iy) * s.x.in + ix) * s.d1);
-        });
+void repair_backward_data_border(const ConvShape& s, const T* dy, const T* w, T* dx, index_t n, index_t u0,
+                                 index_t u1, index_t qy = 0, index_t qx = 0) {
+    const index_t Sy = s.y.stride, Sx = s.x.stride, D = s.d1, W = s.x.in;
+    T* image = dx + n * s.y.in * W * D;
+    auto at = [&](index_t u, index_t v) { return image + ((qy + Sy * u) * W + qx + Sx * v) * D; };
+    detail::for_each_nonfinite_border_position<T>(
+        [&](index_t u) { return at(u, 0); }, D, Sx * D, u0, u1, (W - qx + Sx - 1) / Sx,
+        [&](index_t u) { return reached_from_padding(s.y, qy + Sy * u); },
+        [&](index_t v) { return reached_from_padding(s.x, qx + Sx * v); },
+        [&](index_t u, index_t v) { direct_conv_backward_data_at(s, dy, w, n, qy + Sy * u, qx + Sx * v, at(u, v)); });
 }
 
 /// Recomputes by the definition the taps of dw that meet the padding and hold a NaN or Inf.

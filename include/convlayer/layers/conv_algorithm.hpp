@@ -11,6 +11,7 @@
 #include "convlayer/kernels/conv_plan.hpp"
 #include "convlayer/kernels/direct_conv.hpp"
 #include "convlayer/kernels/im2col_conv.hpp"
+#include "convlayer/kernels/implicit_gemm_backward_data.hpp"
 #include "convlayer/kernels/implicit_gemm_conv.hpp"
 #include "convlayer/kernels/winograd.hpp"
 
@@ -26,7 +27,8 @@ enum class ConvAlgorithm {
                     ///< equal padding <= 2
     implicit_gemm,  ///< patches read from padded input rows (no im2col matrix): forward and
                     ///< backward-weights with dilation 1 along the width; backward-data as a
-                    ///< forward conv over dY, at stride 1 and dilation 1 with P <= F - 1
+                    ///< forward conv over dY per stride phase, at dilation 1 with each phase's
+                    ///< padding within its taps (at stride 1: P <= F - 1)
     direct,         ///< the nested-loop reference: any configuration, slow, allocates
 };
 
