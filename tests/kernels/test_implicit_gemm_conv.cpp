@@ -96,8 +96,14 @@ TEST(ImplicitGemmBackwardDataPhases, SplitTheTapsOfAStrideTwoConv) {
     EXPECT_EQ(odd.sub.pad_begin, 0);
     EXPECT_EQ(odd.sub.pad_end, 1);
     EXPECT_TRUE(implicit_gemm_backward_data_applies(s));
-    EXPECT_TRUE(implicit_gemm_backward_data_pays_off<float>(
-        resolve(ConvParams(128, 128, 3, 2, 1).with_fit(FitPolicy::crop), Shape{1, 56, 56, 128})));
+    auto resnet = [](index_t f, index_t extent) {
+        return resolve(ConvParams(128, 128, f, 2, f / 2).with_fit(FitPolicy::crop), Shape{1, extent, extent, 128});
+    };
+    EXPECT_TRUE(implicit_gemm_backward_data_pays_off<float>(resnet(3, 56)));
+    EXPECT_EQ(implicit_gemm_backward_data_pays_off<float>(resnet(3, 14)), GemmTile<float>::kMaxMR <= 7)
+        << "7-column phases";
+    EXPECT_TRUE(implicit_gemm_backward_data_applies(resnet(1, 56)));
+    EXPECT_FALSE(implicit_gemm_backward_data_pays_off<float>(resnet(1, 56))) << "3 of 4 phases without taps";
 }
 
 template <typename T>

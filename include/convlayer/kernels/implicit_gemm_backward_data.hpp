@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "convlayer/core/conv_shape.hpp"
+#include "convlayer/core/threading.hpp"
 #include "convlayer/kernels/conv_plan.hpp"
 #include "convlayer/kernels/implicit_gemm_conv.hpp"
 #include "convlayer/kernels/nonfinite.hpp"
@@ -117,7 +118,9 @@ inline bool implicit_gemm_backward_data_applies(const ConvShape& s) {
 
 /// Whether backward-data through the implicit forward beats im2col's: it applies, dX's depth
 /// (the GEMM's columns) fills at least kImplicitBackwardDataMinPanelFill of its NR-column panels,
-/// and the implicit forward pays off on the conv (stride 1) or on every phase's forward.
+/// and the implicit forward pays off on the conv (stride 1) or, strided, on every phase's forward,
+/// each phase has taps (im2col's col2im writes the zeros of F < S at no extra cost) and its rows
+/// fill at least one tile of the tallest height (docs/performance.md has the measurements).
 template <typename T>
 bool implicit_gemm_backward_data_pays_off(const ConvShape& s) {
     const auto padded = static_cast<double>(detail::round_up(s.d1, GemmTile<T>::NR));
@@ -126,7 +129,7 @@ bool implicit_gemm_backward_data_pays_off(const ConvShape& s) {
         return false;
     if (s.y.stride == 1 && s.x.stride == 1) return implicit_gemm_pays_off<T>(s);
     for (const BackwardDataPhase& p : backward_data_phases(s))
-        if (p.has_taps() && !implicit_gemm_pays_off<T>(p.sub)) return false;
+        if (!p.has_taps() || p.sub.x.out < GemmTile<T>::kMaxMR || !implicit_gemm_pays_off<T>(p.sub)) return false;
     return true;
 }
 
@@ -232,11 +235,14 @@ struct ImplicitGemmBackwardData final : ConvPlan<T> {
     }
 
 private:
-    // The inputs of a phase no tap reaches: zeros, as the definition gives them.
+    // The inputs of a phase no tap reaches: zeros, as the definition gives them (a row at a time
+    // on every thread: at a 1x1 kernel's stride 2 they are 3/4 of dX).
     void zero_phase(const BackwardDataPhase& g, const OutputRows<T>& rows) const {
-        for (index_t n = 0; n < s.n; ++n)
-            for (index_t u = 0; u < g.sub.y.out; ++u)
-                for (index_t v = 0; v < g.sub.x.out; ++v) std::fill_n(rows.row(n, u) + v * rows.pixel, s.d1, T(0));
+        const index_t per_image = g.sub.y.out;
+        parallel_for(s.n * per_image, threads, [&](index_t r, int) {
+            T* row = rows.row(r / per_image, r % per_image);
+            for (index_t v = 0; v < g.sub.x.out; ++v) std::fill_n(row + v * rows.pixel, s.d1, T(0));
+        });
     }
 };
 
