@@ -23,8 +23,8 @@ TYPED_TEST(LinearKernels, EveryOrientationMatchesPlainLoopsExactly) {
     const int saved = num_threads();
     std::uint64_t seed = 0;
     for (const LinearShape s : {LinearShape{1, 7, 3}, LinearShape{5, 40, 10}, LinearShape{32, 13, 70},
-                                LinearShape{37, 65, 33}, LinearShape{3, 100, 1}})
-        for (int variant = 0; variant < 16; ++variant)
+                                LinearShape{37, 65, 33}, LinearShape{3, 100, 1}, LinearShape{6, 300, 10}})
+        for (int variant = 0; variant < 32; ++variant)
             for (int threads : {1, 2}) {
                 set_num_threads(threads);
                 LinearPlan<T> plan(s);
@@ -32,6 +32,7 @@ TYPED_TEST(LinearKernels, EveryOrientationMatchesPlainLoopsExactly) {
                 plan.backward_data_transposed = variant & 2;
                 plan.backward_weights_transposed = variant & 4;
                 plan.forward_streamed = variant & 8;
+                plan.backward_weights_streamed = variant & 16;
                 const index_t ldx = s.in + 3, ldy = s.out + 2;  // leading dimensions past the rows
                 std::vector<T> x(static_cast<std::size_t>(s.rows * ldx)), dy(static_cast<std::size_t>(s.rows * ldy));
                 std::vector<T> w(static_cast<std::size_t>(s.out * s.in)), b(static_cast<std::size_t>(s.out));
@@ -95,6 +96,8 @@ TEST(LinearKernels, FewOutputsStreamTheSamplesPastW) {
     EXPECT_FALSE(LinearPlan<float>({32, 3136, mr}).forward_streamed);
     const index_t too_deep = tuning<float>().streamed_weights_bytes / static_cast<index_t>(sizeof(float)) + 1;
     EXPECT_FALSE(LinearPlan<float>({32, too_deep, 1}).forward_streamed) << "W larger than half of L2";
+    EXPECT_TRUE(LinearPlan<float>({32, 3136, mr - 2}).backward_weights_streamed) << "dW the same size as W";
+    EXPECT_FALSE(LinearPlan<float>({32, too_deep, 1}).backward_weights_streamed);
 }
 
 }  // namespace

@@ -134,6 +134,9 @@ struct LinearPlan {
     /// a W that stays in L2, where packing X (or W's rows into a part-empty tile) costs more than
     /// the products (Fashion-MNIST's 3136 -> 10 classifier).
     bool forward_streamed;
+    /// dW by linear_streamed_backward_weights_by_columns(), X read in place, no packing: where the
+    /// forward streams (few outputs; packing all of X as B cost 28% of Fashion-MNIST's backward).
+    bool backward_weights_streamed;
 
     /// Chooses each product's orientation for `shape` by the cost model above.
     explicit LinearPlan(const LinearShape& shape)
@@ -147,7 +150,8 @@ struct LinearPlan {
               cost(s.in, s.out, s.rows, s.rows * s.out, detail::kRowPackCost, s.in * s.out) <
               cost(s.out, s.in, s.rows, s.rows * s.in, detail::kRowPackCost, 0)),
           forward_streamed(s.out < GemmTile<T>::MR &&
-                           s.out * s.in * static_cast<index_t>(sizeof(T)) <= tuning<T>().streamed_weights_bytes) {}
+                           s.out * s.in * static_cast<index_t>(sizeof(T)) <= tuning<T>().streamed_weights_bytes),
+          backward_weights_streamed(forward_streamed) {}
 
     /// Values of packed operand, transposed result and edge panels the products need.
     index_t workspace_elements(int threads) const {
@@ -190,6 +194,10 @@ struct LinearPlan {
                           int threads) const {
         Parts p = parts(workspace);
         if (db) detail::sum_rows(dy, ldy, 0, s.rows, s.out, db);
+        if (backward_weights_streamed)
+            return linear_streamed_backward_weights_by_columns(
+                x, ldx, dy, ldy, dw, s.rows, s.in, s.out,
+                threads_for_flops<T>(2.0 * static_cast<double>(s.rows * s.in * s.out), threads));
         if (!backward_weights_transposed) {
             detail::gemm(dy, ldy, false, s.out, s.rows, detail::Operand<T>{x, ldx, true}, s.in, p.packed, dw, s.in,
                          static_cast<const T*>(nullptr), p.edges, threads);  // dY^T read column-major

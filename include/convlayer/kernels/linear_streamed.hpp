@@ -147,4 +147,52 @@ void linear_streamed_backward_weights(const T* x, index_t ldx, const T* dy, inde
     }
 }
 
+namespace detail {
+// dw[o][c0, c0 + CP*P) = sum over rows n of dy[n][o] x[n][c0, c0 + CP*P) for o < KO (dw's rows
+// ldw apart): KO x CP packets of dW in registers while the rows of X stream past once, each
+// packet of X loaded serving KO rows.
+template <int KO, int CP, typename T>
+void dw_register_block(const T* x, index_t ldx, const T* dy, index_t ldy, index_t rows, T* dw, index_t ldw) {
+    using namespace Eigen::internal;
+    using Packet = typename Simd<T>::Packet;
+    constexpr index_t P = Simd<T>::kLanes;
+    Packet acc[KO][CP];
+    for (int o = 0; o < KO; ++o)
+        for (int c = 0; c < CP; ++c) acc[o][c] = pset1<Packet>(T(0));
+    for (index_t n = 0; n < rows; ++n) {
+        Packet xv[CP];
+        for (int c = 0; c < CP; ++c) xv[c] = ploadu<Packet>(x + n * ldx + c * P);
+        for (int o = 0; o < KO; ++o) {
+            const Packet d = pset1<Packet>(dy[n * ldy + o]);
+            for (int c = 0; c < CP; ++c) acc[o][c] = pmadd(d, xv[c], acc[o][c]);
+        }
+    }
+    for (int o = 0; o < KO; ++o)
+        for (int c = 0; c < CP; ++c) pstoreu(dw + o * ldw + c * P, acc[o][c]);
+}
+}  // namespace detail
+
+/// dw (out x in, row-major) = dy^T x with X read in place, for few outputs: blocks of 4 packets of
+/// dW's columns split over `threads`, each summing every row of X into registers, 4 rows of dW at
+/// a time. Each value of dW is the sum over the rows in order, whatever the thread count.
+template <typename T>
+void linear_streamed_backward_weights_by_columns(const T* x, index_t ldx, const T* dy, index_t ldy, T* dw,
+                                                 index_t rows, index_t in, index_t out, int threads) {
+    constexpr index_t CP = 4, width = CP * Simd<T>::kLanes;
+    const index_t blocks = in / width;
+    parallel_for(blocks, threads, [&](index_t b, int) {
+        const index_t c0 = b * width;
+        index_t k = 0;
+        for (; k + 4 <= out; k += 4)
+            detail::dw_register_block<4, CP>(x + c0, ldx, dy + k, ldy, rows, dw + k * in + c0, in);
+        for (; k < out; ++k) detail::dw_register_block<1, CP>(x + c0, ldx, dy + k, ldy, rows, dw + k * in + c0, in);
+    });
+    for (index_t k = 0; k < out; ++k)  // the columns past the last whole block
+        for (index_t c = blocks * width; c < in; ++c) {
+            T sum = T(0);
+            for (index_t n = 0; n < rows; ++n) sum += dy[n * ldy + k] * x[n * ldx + c];
+            dw[k * in + c] = sum;
+        }
+}
+
 }  // namespace convlayer::kernels
