@@ -96,18 +96,15 @@ inline std::string implicit_gemm_backward_data_refusal(const ConvShape& s) {
     auto fits = [](const AxisGeometry& b) {
         return b.kernel == 0 || (b.pad_begin >= 0 && b.pad_end >= 0 && b.pad_begin < b.kernel && b.pad_end < b.kernel);
     };
-    for (const auto& [axis, name] : {std::pair{s.y, "height"}, std::pair{s.x, "width"}}) {
-        if (axis.stride == 1) {
-            if (!fits(axis_phase(axis, 0).sub)) return std::string("it needs padding at most the kernel size - 1 along the ") + name;
-            continue;
+    for (const auto& [axis, name] : {std::pair{s.y, "height"}, std::pair{s.x, "width"}})
+        for (const AxisPhase& p : axis_phases(axis)) {
+            if (fits(p.sub)) continue;
+            if (axis.stride == 1) return std::string("it needs padding at most the kernel size - 1 along the ") + name;
+            return std::string("it needs each stride phase's padding of dY within [0, taps - 1]; along the ") + name +
+                   ", inputs " + std::to_string(p.first) + " + " + std::to_string(axis.stride) + "i take " +
+                   std::to_string(p.sub.kernel) + " of the taps, with padding " + std::to_string(p.sub.pad_begin) +
+                   " before and " + std::to_string(p.sub.pad_end) + " after";
         }
-        for (const AxisPhase& p : axis_phases(axis))
-            if (!fits(p.sub))
-                return std::string("it needs each stride phase's padding of dY within [0, taps - 1]; along the ") +
-                       name + ", inputs " + std::to_string(p.first) + " + " + std::to_string(axis.stride) +
-                       "i take " + std::to_string(p.sub.kernel) + " of the taps, with padding " +
-                       std::to_string(p.sub.pad_begin) + " before and " + std::to_string(p.sub.pad_end) + " after";
-    }
     return {};
 }
 
@@ -178,19 +175,21 @@ struct ImplicitGemmBackwardData final : ConvPlan<T> {
     int threads;
     /// Every phase of dX, height-major.
     std::vector<Phase> phases;
+    /// Values of every phase's packed weights together.
+    index_t packed_elements = 0;
 
     /// Derives the phases from `c`'s shape and sizes their blocks for `c`'s threads and budget.
     explicit ImplicitGemmBackwardData(const ConvPlanContext& c) : s(c.shape), threads(c.threads) {
-        index_t offset = 0;
         for (const BackwardDataPhase& g : backward_data_phases(s)) {
             const ImplicitGemmPlan blocks =
                 g.has_taps() ? ImplicitGemmPlan::make(g.sub, c.budget_bytes / static_cast<index_t>(sizeof(T)),
                                                       threads, kImplicitForwardBlocksPerThread,
                                                       !forward_splits_filters<T>(g.sub, threads))
                              : ImplicitGemmPlan{};
-            phases.push_back({g, blocks, offset});
+            phases.push_back({g, blocks, packed_elements});
             if (g.has_taps())
-                offset = checked_add(offset, implicit_gemm_packed_weight_elements<T>(g.sub), "packed weights");
+                packed_elements =
+                    checked_add(packed_elements, implicit_gemm_packed_weight_elements<T>(g.sub), "packed weights");
         }
     }
     /// Empty when implicit_gemm_backward_data_applies(), else why not.
@@ -205,12 +204,7 @@ struct ImplicitGemmBackwardData final : ConvPlan<T> {
                                                                           ConvPass::forward, false));
         return most;
     }
-    index_t packed_weight_elements() const override {
-        index_t total = 0;
-        for (const Phase& p : phases)
-            if (p.geometry.has_taps()) total += implicit_gemm_packed_weight_elements<T>(p.geometry.sub);
-        return total;
-    }
+    index_t packed_weight_elements() const override { return packed_elements; }
     void pack_weights(const T* w, T* packed, T*) const override {
         for (const Phase& p : phases)
             if (p.geometry.has_taps())

@@ -163,8 +163,7 @@ struct LinearPlan {
     /// y (ldy) = x (ldx) W^T + b (b may be null).
     void forward(const T* x, index_t ldx, const T* w, const T* b, T* y, index_t ldy, T* workspace, int threads) const {
         if (forward_streamed)
-            return linear_streamed_forward_by_samples(x, ldx, w, b, y, ldy, s.rows, s.in, s.out,
-                                                      threads_for_flops<T>(2.0 * static_cast<double>(s.rows * s.in * s.out), threads));
+            return linear_streamed_forward_by_samples(x, ldx, w, b, y, ldy, s.rows, s.in, s.out, streamed_threads(threads));
         Parts p = parts(workspace);
         if (!forward_transposed) {
             detail::gemm(x, ldx, true, s.rows, s.in, detail::Operand<T>{w, s.in, false}, s.out, p.packed, y, ldy, b, p.edges,
@@ -195,9 +194,8 @@ struct LinearPlan {
         Parts p = parts(workspace);
         if (db) detail::sum_rows(dy, ldy, 0, s.rows, s.out, db);
         if (backward_weights_streamed)
-            return linear_streamed_backward_weights_by_columns(
-                x, ldx, dy, ldy, dw, s.rows, s.in, s.out,
-                threads_for_flops<T>(2.0 * static_cast<double>(s.rows * s.in * s.out), threads));
+            return linear_streamed_backward_weights_by_columns(x, ldx, dy, ldy, dw, s.rows, s.in, s.out,
+                                                               streamed_threads(threads));
         if (!backward_weights_transposed) {
             detail::gemm(dy, ldy, false, s.out, s.rows, detail::Operand<T>{x, ldx, true}, s.in, p.packed, dw, s.in,
                          static_cast<const T*>(nullptr), p.edges, threads);  // dY^T read column-major
@@ -209,6 +207,10 @@ struct LinearPlan {
     }
 
 private:
+    // Threads a streamed product runs on: as many as its FLOPs keep busy (threads_for_flops()).
+    int streamed_threads(int threads) const {
+        return threads_for_flops<T>(2.0 * static_cast<double>(s.rows * s.in * s.out), threads);
+    }
     static double cost(index_t m, index_t n, index_t depth, index_t prepared, double cost_each, index_t copied) {
         return detail::gemm_cost<T>(m, n, depth, prepared, cost_each, copied);
     }
